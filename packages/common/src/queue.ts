@@ -1,0 +1,399 @@
+import type { Redis } from 'ioredis';
+import { type Job, MAX_ATTEMPTS, type NewJob } from './job.js';
+import { AGENTS_GROUP, cancelKey, JOBS_STREAM } from './keys.js';
+import { compareStreamIds, fieldsToObject } from './redis.js';
+import { isFinalStatus, type JobStatus } from './status.js';
+import { CorruptJobError, JobStore } from './store.js';
+
+/** A job an agent holds: its stream entry stays pending (un-ACKed) until the job is final. */
+export interface ClaimedJob {
+  entryId: string;
+  consumer: string;
+  /** The attempt number this claim runs (job.attempts after the claim). */
+  attempt: number;
+  job: Job;
+}
+
+/** What the reaper did with one entry whose agent stopped heart-beating. */
+export interface ReapedEntry {
+  entryId: string;
+  jobId: string | null;
+  action: 'requeued' | 'errored' | 'cancelled' | 'dropped';
+  /** The agent that lost it, when the job was running. */
+  agent: string | null;
+  /** For `requeued`: the attempt the job will run next. */
+  nextAttempt: number | null;
+  reason?: string;
+}
+
+export interface QueueStats {
+  /** Entries not yet delivered to any agent (what KEDA scales on). */
+  lag: number;
+  /** Entries delivered and not yet ACKed (jobs held by agents). */
+  pending: number;
+}
+
+export type FinalStatus = Extract<JobStatus, 'succeeded' | 'failed' | 'cancelled' | 'error'>;
+
+export interface Outcome {
+  status: FinalStatus;
+  exitCode?: number | null;
+  error?: string | null;
+  steps?: Job['steps'];
+}
+
+/**
+ * Renews an agent's hold on its entry: only if the entry is still pending for this
+ * consumer (the reaper may have taken it), reset its idle time with XCLAIM JUSTID.
+ */
+const RENEW_SCRIPT = `
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #pending == 0 then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+`;
+
+export interface JobQueueOptions {
+  /** Reports problems that are handled but worth knowing (bad entries, corrupt records). */
+  onProblem?: (message: string, detail: Record<string, unknown>) => void;
+}
+
+/**
+ * The job queue on the Redis stream `raibid:jobs` with group `raibid-agents`
+ * (CONTRACT.md, "Redis"). Entries are never XDEL'ed: that would break `lag`.
+ * `claim` blocks its connection while waiting: give agents a connection of their own.
+ */
+export class JobQueue {
+  private readonly onProblem: NonNullable<JobQueueOptions['onProblem']>;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly store: JobStore,
+    options: JobQueueOptions = {},
+  ) {
+    this.onProblem = options.onProblem ?? (() => {});
+    redis.defineCommand('raibidRenewClaim', { numberOfKeys: 1, lua: RENEW_SCRIPT });
+  }
+
+  /** Creates the group at id 0 with MKSTREAM, so entries added before it still get delivered. */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', JOBS_STREAM, AGENTS_GROUP, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
+    }
+  }
+
+  /** Whether the stream and group exist (readiness). */
+  async groupExists(): Promise<boolean> {
+    try {
+      const groups = (await this.redis.xinfo('GROUPS', JOBS_STREAM)) as unknown[][];
+      return groups.some((g) => fieldsToObject(g.map(String)).name === AGENTS_GROUP);
+    } catch (error) {
+      if (error instanceof Error && error.message.includes('no such key')) return false;
+      throw error;
+    }
+  }
+
+  /** Stores a new queued job and its stream entry in one atomic write. */
+  async enqueue(input: NewJob): Promise<Job> {
+    const job = JobStore.newRecord(input);
+    await this.store.insert(job, true);
+    return job;
+  }
+
+  /**
+   * Reads ONE entry for `consumer` (XREADGROUP COUNT 1 >) and marks its job
+   * running. Entries of jobs that are no longer queued (cancelled while waiting)
+   * and malformed entries are ACKed and skipped. Returns null when nothing
+   * arrives within `blockMs`.
+   */
+  async claim(consumer: string, blockMs: number): Promise<ClaimedJob | null> {
+    const deadline = Date.now() + blockMs;
+    for (;;) {
+      const wait = Math.max(1, deadline - Date.now());
+      const reply = (await this.redis.xreadgroup(
+        'GROUP',
+        AGENTS_GROUP,
+        consumer,
+        'COUNT',
+        1,
+        'BLOCK',
+        wait,
+        'STREAMS',
+        JOBS_STREAM,
+        '>',
+      )) as [string, [string, string[]][]][] | null;
+      const entry = reply?.[0]?.[1]?.[0];
+      if (entry) {
+        const claimed = await this.start(consumer, entry[0], entry[1]);
+        if (claimed) return claimed;
+      }
+      if (Date.now() >= deadline) return null;
+    }
+  }
+
+  private async start(consumer: string, entryId: string, fields: string[]): Promise<ClaimedJob | null> {
+    const jobId = fieldsToObject(fields).jobId;
+    if (!jobId) {
+      this.onProblem('queue entry without jobId skipped', { entryId });
+      await this.ack(entryId);
+      return null;
+    }
+    const now = new Date().toISOString();
+    let result: Awaited<ReturnType<JobStore['update']>>;
+    try {
+      result = await this.store.update(jobId, (job) =>
+        job.status !== 'queued'
+          ? null
+          : {
+              job: {
+                ...job,
+                status: 'running',
+                attempts: job.attempts + 1,
+                agent: consumer,
+                startedAt: now,
+                steps: [],
+              },
+            },
+      );
+    } catch (error) {
+      if (error instanceof CorruptJobError || (error instanceof Error && error.name === 'JobNotFoundError')) {
+        this.onProblem('queue entry for a missing or corrupt job skipped', { entryId, jobId, error: error.message });
+        await this.ack(entryId);
+        return null;
+      }
+      throw error;
+    }
+    if (result === null) {
+      await this.ack(entryId); // cancelled (or otherwise finished) while it waited
+      return null;
+    }
+    return { entryId, consumer, attempt: result.job.attempts, job: result.job };
+  }
+
+  private async ack(entryId: string): Promise<void> {
+    await this.redis.xack(JOBS_STREAM, AGENTS_GROUP, entryId);
+  }
+
+  /**
+   * Renews the hold on a claimed entry (the reaper reclaims entries idle longer
+   * than the lease). Returns false when the entry is no longer this agent's.
+   */
+  async renew(claimed: ClaimedJob): Promise<boolean> {
+    const held = await (this.redis as unknown as RenewCommand).raibidRenewClaim(
+      JOBS_STREAM,
+      AGENTS_GROUP,
+      claimed.consumer,
+      claimed.entryId,
+    );
+    return held === 1;
+  }
+
+  /** Whether this claim still owns the job record (the reaper may have moved it on). */
+  private owns(claimed: ClaimedJob, job: Job): boolean {
+    return job.status === 'running' && job.agent === claimed.consumer && job.attempts === claimed.attempt;
+  }
+
+  /** Records step progress of a running job. Returns false if the job is no longer this claim's. */
+  async updateSteps(claimed: ClaimedJob, steps: Job['steps']): Promise<boolean> {
+    let owned = false;
+    await this.store.update(claimed.job.id, (job) => {
+      owned = this.owns(claimed, job);
+      return owned ? { job: { ...job, steps } } : null;
+    });
+    return owned;
+  }
+
+  /** Ends the job and ACKs its entry, atomically. Returns the final job, or null if no longer ours. */
+  async finish(claimed: ClaimedJob, outcome: Outcome): Promise<Job | null> {
+    const finishedAt = new Date().toISOString();
+    const result = await this.store.update(claimed.job.id, (job) =>
+      this.owns(claimed, job)
+        ? {
+            job: {
+              ...job,
+              status: outcome.status,
+              exitCode: outcome.exitCode ?? null,
+              error: outcome.error ?? null,
+              steps: outcome.steps ?? job.steps,
+              finishedAt,
+            },
+            ackEntry: claimed.entryId,
+            clearCancel: true,
+          }
+        : null,
+    );
+    return result?.job ?? null;
+  }
+
+  /**
+   * Hands a running job back (agent shutting down): it becomes queued again with a
+   * fresh entry, and this attempt does not count against MAX_ATTEMPTS.
+   */
+  async release(claimed: ClaimedJob): Promise<Job | null> {
+    const result = await this.store.update(claimed.job.id, (job) =>
+      this.owns(claimed, job)
+        ? {
+            job: { ...job, status: 'queued', attempts: job.attempts - 1, agent: null, startedAt: null },
+            ackEntry: claimed.entryId,
+            requeueAttempt: job.attempts,
+          }
+        : null,
+    );
+    return result?.job ?? null;
+  }
+
+  /**
+   * Cancels a job: a queued one ends `cancelled` at once (its entry is ACKed when
+   * an agent meets it); a running one gets a cancellation request its agent acts on.
+   * Returns the job as it now is, or null if there is no such job.
+   */
+  async requestCancel(jobId: string): Promise<Job | null> {
+    const current = await this.store.get(jobId);
+    if (current === null) return null;
+    if (current.status === 'running') {
+      await this.redis.set(cancelKey(jobId), '1', 'PX', 24 * 3_600_000);
+      return current;
+    }
+    const result = await this.store.update(jobId, (job) => {
+      if (job.status !== 'queued') return null;
+      return { job: { ...job, status: 'cancelled', finishedAt: new Date().toISOString() } };
+    });
+    if (result) return result.job;
+    // It started meanwhile: ask its agent.
+    const now = await this.store.get(jobId);
+    if (now?.status === 'running') await this.redis.set(cancelKey(jobId), '1', 'PX', 24 * 3_600_000);
+    return now;
+  }
+
+  async isCancelRequested(jobId: string): Promise<boolean> {
+    return (await this.redis.exists(cancelKey(jobId))) === 1;
+  }
+
+  /**
+   * Takes over entries idle longer than `leaseMs` (their agent stopped heart-beating)
+   * with XAUTOCLAIM and decides: re-queue with a fresh XADD (so it counts in lag
+   * again), end `error` after MAX_ATTEMPTS, or end `cancelled` if that was asked.
+   */
+  async reap(reaperName: string, leaseMs: number): Promise<ReapedEntry[]> {
+    const results: ReapedEntry[] = [];
+    let cursor = '0-0';
+    do {
+      const [next, entries] = (await this.redis.xautoclaim(
+        JOBS_STREAM,
+        AGENTS_GROUP,
+        reaperName,
+        leaseMs,
+        cursor,
+        'COUNT',
+        100,
+      )) as [string, [string, string[] | null][], string[]?];
+      cursor = next;
+      for (const [entryId, fields] of entries) {
+        if (fields === null) continue; // trimmed entry
+        results.push(await this.reapEntry(entryId, fieldsToObject(fields).jobId ?? null));
+      }
+    } while (cursor !== '0-0');
+    return results;
+  }
+
+  private async reapEntry(entryId: string, jobId: string | null): Promise<ReapedEntry> {
+    const dropped = (reason: string): ReapedEntry => ({
+      entryId,
+      jobId,
+      action: 'dropped',
+      agent: null,
+      nextAttempt: null,
+      reason,
+    });
+    if (jobId === null) {
+      await this.ack(entryId);
+      return dropped('entry has no jobId');
+    }
+    const cancelRequested = await this.isCancelRequested(jobId);
+    let outcome: ReapedEntry | null = null;
+    try {
+      await this.store.update(jobId, (job) => {
+        const finishedAt = new Date().toISOString();
+        const agent = job.agent;
+        if (isFinalStatus(job.status)) {
+          outcome = dropped(`job already ${job.status}`);
+          return null;
+        }
+        if (cancelRequested) {
+          outcome = { entryId, jobId, action: 'cancelled', agent, nextAttempt: null };
+          return {
+            job: { ...job, status: 'cancelled', finishedAt, agent: null },
+            ackEntry: entryId,
+            clearCancel: true,
+          };
+        }
+        if (job.status === 'running' && job.attempts >= MAX_ATTEMPTS) {
+          const error = `agent lost ${job.attempts} times (last: ${agent ?? 'unknown'}); giving up`;
+          outcome = { entryId, jobId, action: 'errored', agent, nextAttempt: null, reason: error };
+          return { job: { ...job, status: 'error', error, finishedAt }, ackEntry: entryId };
+        }
+        const nextAttempt = job.attempts + 1;
+        outcome = { entryId, jobId, action: 'requeued', agent, nextAttempt };
+        return {
+          job: { ...job, status: 'queued', agent: null, startedAt: null },
+          ackEntry: entryId,
+          requeueAttempt: nextAttempt,
+        };
+      });
+    } catch (error) {
+      if (error instanceof CorruptJobError || (error instanceof Error && error.name === 'JobNotFoundError')) {
+        this.onProblem('reclaimed entry for a missing or corrupt job dropped', { entryId, jobId, error: error.message });
+        await this.ack(entryId);
+        return dropped(error.message);
+      }
+      throw error;
+    }
+    const result = outcome ?? dropped('no change');
+    if (result.action === 'dropped') await this.ack(entryId);
+    return result;
+  }
+
+  /** Lag and pending of the agents' group, from XINFO GROUPS (what KEDA reads). */
+  async stats(): Promise<QueueStats> {
+    let groups: unknown[][];
+    try {
+      groups = (await this.redis.xinfo('GROUPS', JOBS_STREAM)) as unknown[][];
+    } catch (error) {
+      if (error instanceof Error && error.message.includes('no such key')) return { lag: 0, pending: 0 };
+      throw error;
+    }
+    const raw = groups.map((g) => g as unknown[]).find((g) => g[g.indexOf('name') + 1] === AGENTS_GROUP);
+    if (!raw) return { lag: 0, pending: 0 };
+    const field = (name: string): unknown => raw[raw.indexOf(name) + 1];
+    const pending = Number(field('pending') ?? 0);
+    const lag = field('lag');
+    if (lag !== null && lag !== undefined) return { lag: Number(lag), pending };
+    // Redis reports lag as nil when it cannot compute it; count undelivered entries instead.
+    const after = String(field('last-delivered-id') ?? '0-0');
+    const undelivered = await this.redis.xrange(JOBS_STREAM, `(${after}`, '+');
+    return { lag: undelivered.length, pending };
+  }
+
+  /**
+   * Trims the stream below both the group's last-delivered id and the oldest
+   * pending entry (MINID), keeping at least `keep` entries' worth of history.
+   */
+  async trim(keep = 1_000): Promise<number> {
+    if ((await this.redis.xlen(JOBS_STREAM)) <= keep) return 0;
+    const groups = (await this.redis.xinfo('GROUPS', JOBS_STREAM)) as unknown[][];
+    const group = groups.find((g) => g[g.indexOf('name') + 1] === AGENTS_GROUP);
+    if (!group) return 0;
+    let minId = String(group[group.indexOf('last-delivered-id') + 1]);
+    const summary = (await this.redis.xpending(JOBS_STREAM, AGENTS_GROUP)) as [number, string | null, ...unknown[]];
+    if (summary[1] && compareStreamIds(summary[1], minId) < 0) minId = summary[1];
+    const [keepFrom] = (await this.redis.xrevrange(JOBS_STREAM, '+', '-', 'COUNT', keep)).slice(-1);
+    if (keepFrom && compareStreamIds(keepFrom[0], minId) < 0) minId = keepFrom[0];
+    return this.redis.xtrim(JOBS_STREAM, 'MINID', minId);
+  }
+}
+
+interface RenewCommand {
+  raibidRenewClaim(...args: string[]): Promise<number>;
+}

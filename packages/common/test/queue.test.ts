@@ -1,0 +1,281 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  AGENTS_GROUP,
+  type ClaimedJob,
+  IllegalTransitionError,
+  JOBS_STREAM,
+  JobQueue,
+  JobStore,
+  jobKey,
+  LogStore,
+  MAX_ATTEMPTS,
+  type NewJob,
+  reapOnce,
+} from '../src/index.js';
+import { createLogger } from '../src/logger.js';
+import { startRedis, type TestRedis } from '../test/support/index.js';
+
+const newJob = (n = 0): NewJob => ({
+  repo: { owner: 'alice', name: 'hello', cloneUrl: 'http://gitea.test/alice/hello.git' },
+  ref: 'main',
+  sha: null,
+  trigger: 'api',
+  env: { N: String(n) },
+});
+
+const silent = createLogger({ name: 'test', level: 'silent' });
+
+let server: TestRedis;
+let redis: Redis;
+let problems: string[];
+let store: JobStore;
+let queue: JobQueue;
+
+async function groupInfo(): Promise<{ lag: number | null; pending: number }> {
+  const groups = (await redis.xinfo('GROUPS', JOBS_STREAM)) as unknown[][];
+  const g = groups.find((x) => x[x.indexOf('name') + 1] === AGENTS_GROUP)!;
+  return { lag: g[g.indexOf('lag') + 1] as number | null, pending: g[g.indexOf('pending') + 1] as number };
+}
+
+/** A queue on its own connection, as each agent has (claim blocks its connection). */
+function agentQueue(): JobQueue {
+  const connection = server.client();
+  return new JobQueue(connection, new JobStore(connection), { onProblem: (m) => problems.push(m) });
+}
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(async () => {
+  await server.stop();
+});
+beforeEach(async () => {
+  await server.flush();
+  redis = server.client();
+  problems = [];
+  store = new JobStore(redis, { onCorrupt: (e) => problems.push(e.message) });
+  queue = new JobQueue(redis, store, { onProblem: (m) => problems.push(m) });
+});
+afterEach(() => {
+  redis.disconnect();
+});
+
+describe('JobQueue', () => {
+  it('delivers an entry enqueued before any group existed', async () => {
+    const job = await queue.enqueue(newJob());
+    expect(await redis.exists(JOBS_STREAM)).toBe(1);
+    await queue.ensureGroup(); // created at 0, not $
+    await queue.ensureGroup(); // idempotent
+    expect((await groupInfo()).lag).toBe(1);
+    const claimed = await agentQueue().claim('agent-a', 1_000);
+    expect(claimed?.job.id).toBe(job.id);
+    expect(claimed?.job.status).toBe('running');
+    expect(claimed?.job.attempts).toBe(1);
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 1 });
+  });
+
+  it('returns null when nothing arrives within the block time', async () => {
+    await queue.ensureGroup();
+    expect(await agentQueue().claim('idle', 100)).toBeNull();
+  });
+
+  it('never gives the same job to two consumers', async () => {
+    await queue.ensureGroup();
+    const jobs = await Promise.all([queue.enqueue(newJob(1)), queue.enqueue(newJob(2))]);
+    const [a, b, c] = await Promise.all([
+      agentQueue().claim('a', 500),
+      agentQueue().claim('b', 500),
+      agentQueue().claim('c', 500),
+    ]);
+    const got = [a, b, c].filter(Boolean).map((x) => x!.job.id);
+    expect(got.sort()).toEqual(jobs.map((j) => j.id).sort());
+  });
+
+  it('acks only at a final state, atomically with the record', async () => {
+    await queue.ensureGroup();
+    await queue.enqueue(newJob());
+    const claimed = (await agentQueue().claim('a', 1_000))!;
+    expect((await groupInfo()).pending).toBe(1);
+    const done = await queue.finish(claimed, { status: 'succeeded', exitCode: 0 });
+    expect(done?.status).toBe('succeeded');
+    expect(done?.finishedAt).not.toBeNull();
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 0 });
+    expect(await redis.xlen(JOBS_STREAM)).toBe(1); // never XDEL'ed
+  });
+
+  it('reclaims a crashed consumer’s job, counts it in lag again, and another agent finishes it', async () => {
+    await queue.ensureGroup();
+    const job = await queue.enqueue(newJob());
+    const crashed = (await agentQueue().claim('crashed', 1_000))!;
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 1 });
+
+    // The live agent renews its hold; the crashed one does not.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const logs = new LogStore(redis);
+    const reaped = await reapOnce({ queue, logs, logger: silent, leaseMs: 100 });
+    expect(reaped).toMatchObject([{ jobId: job.id, action: 'requeued', agent: 'crashed', nextAttempt: 2 }]);
+    expect(await groupInfo()).toEqual({ lag: 1, pending: 0 });
+    expect((await store.get(job.id))?.status).toBe('queued');
+    expect(await logs.text(job.id)).toContain('re-queued for attempt 2 of 3');
+
+    // The crashed agent's late result is refused: the job is no longer its.
+    expect(await queue.finish(crashed, { status: 'succeeded', exitCode: 0 })).toBeNull();
+    expect(await queue.renew(crashed)).toBe(false);
+
+    const second = (await agentQueue().claim('second', 1_000))!;
+    expect(second.attempt).toBe(2);
+    expect((await queue.finish(second, { status: 'succeeded', exitCode: 0 }))?.attempts).toBe(2);
+  });
+
+  it('keeps a job whose agent renews its hold', async () => {
+    await queue.ensureGroup();
+    await queue.enqueue(newJob());
+    const claimed = (await agentQueue().claim('alive', 1_000))!;
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(await queue.renew(claimed)).toBe(true);
+      expect(await queue.reap('raibid-reaper', 100)).toEqual([]);
+    }
+  });
+
+  it(`ends a job "error" after ${MAX_ATTEMPTS} lost agents`, async () => {
+    await queue.ensureGroup();
+    const job = await queue.enqueue(newJob());
+    const logs = new LogStore(redis);
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const claimed = (await agentQueue().claim(`lost-${attempt}`, 1_000))!;
+      expect(claimed.attempt).toBe(attempt);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await reapOnce({ queue, logs, logger: silent, leaseMs: 50 });
+    }
+    const final = (await store.get(job.id))!;
+    expect(final.status).toBe('error');
+    expect(final.error).toMatch(/agent lost 3 times/);
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 0 });
+  });
+
+  it('hands a job back on release without counting the attempt', async () => {
+    await queue.ensureGroup();
+    const job = await queue.enqueue(newJob());
+    const claimed = (await agentQueue().claim('leaving', 1_000))!;
+    const released = await queue.release(claimed);
+    expect(released).toMatchObject({ status: 'queued', attempts: 0, agent: null });
+    expect(await groupInfo()).toEqual({ lag: 1, pending: 0 });
+    const again = (await agentQueue().claim('next', 1_000))!;
+    expect(again.job.id).toBe(job.id);
+    expect(again.attempt).toBe(1);
+  });
+
+  it('runs 200 jobs through 8 concurrent consumers exactly once each', async () => {
+    await queue.ensureGroup();
+    const ids = new Set<string>();
+    for (let i = 0; i < 200; i++) ids.add((await queue.enqueue(newJob(i))).id);
+    const ran: string[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, n) => {
+        const q = agentQueue();
+        for (;;) {
+          const claimed: ClaimedJob | null = await q.claim(`worker-${n}`, 200);
+          if (!claimed) return;
+          ran.push(claimed.job.id);
+          expect(await q.finish(claimed, { status: 'succeeded', exitCode: 0 })).not.toBeNull();
+        }
+      }),
+    );
+    expect(ran).toHaveLength(200);
+    expect(new Set(ran)).toEqual(ids);
+    expect(await store.countByStatus('succeeded')).toBe(200);
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 0 });
+  });
+
+  it('cancels a queued job at once and skips its entry', async () => {
+    await queue.ensureGroup();
+    const job = await queue.enqueue(newJob());
+    expect((await queue.requestCancel(job.id))?.status).toBe('cancelled');
+    expect(await agentQueue().claim('a', 200)).toBeNull();
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 0 });
+  });
+
+  it('asks the agent of a running job to cancel', async () => {
+    await queue.ensureGroup();
+    const job = await queue.enqueue(newJob());
+    const claimed = (await agentQueue().claim('a', 1_000))!;
+    expect((await queue.requestCancel(job.id))?.status).toBe('running');
+    expect(await queue.isCancelRequested(job.id)).toBe(true);
+    await queue.finish(claimed, { status: 'cancelled' });
+    expect(await queue.isCancelRequested(job.id)).toBe(false);
+    expect(await queue.requestCancel('nope')).toBeNull();
+  });
+
+  it('refuses illegal transitions', async () => {
+    const job = await queue.enqueue(newJob());
+    await expect(store.update(job.id, (j) => ({ job: { ...j, status: 'succeeded' } }))).rejects.toBeInstanceOf(
+      IllegalTransitionError,
+    );
+    await queue.requestCancel(job.id);
+    await expect(store.update(job.id, (j) => ({ job: { ...j, status: 'running' } }))).rejects.toThrow(
+      /cannot go from cancelled to running/,
+    );
+  });
+
+  it('reports bad payloads in Redis instead of crashing', async () => {
+    await queue.ensureGroup();
+    await redis.xadd(JOBS_STREAM, '*', 'nonsense', '1');
+    await redis.xadd(JOBS_STREAM, '*', 'jobId', 'missing-job');
+    const corrupt = await queue.enqueue(newJob());
+    await redis.hset(jobKey(corrupt.id), 'data', '{"id": 42}');
+    const good = await queue.enqueue(newJob());
+
+    const claimed = await agentQueue().claim('a', 1_000);
+    expect(claimed?.job.id).toBe(good.id);
+    expect(problems.join('\n')).toMatch(/without jobId/);
+    expect(problems.join('\n')).toMatch(/missing or corrupt/);
+    await expect(store.get(corrupt.id)).rejects.toThrow(/corrupt/);
+
+    const page = await store.list({ limit: 10 });
+    expect(page.jobs.map((j) => j.id)).toEqual([good.id]);
+    expect(problems.some((p) => p.includes(corrupt.id))).toBe(true);
+  });
+
+  it('reports lag and pending like XINFO GROUPS, and trims only below what agents read', async () => {
+    await queue.ensureGroup();
+    for (let i = 0; i < 30; i++) await queue.enqueue(newJob(i));
+    const q = agentQueue();
+    for (let i = 0; i < 20; i++) {
+      const claimed = (await q.claim('a', 500))!;
+      if (i >= 2) await q.finish(claimed, { status: 'succeeded' });
+    }
+    expect(await queue.stats()).toEqual({ lag: 10, pending: 2 });
+    const trimmed = await queue.trim(5);
+    expect(trimmed).toBe(0); // the oldest entries are still pending
+    expect(await queue.stats()).toEqual({ lag: 10, pending: 2 });
+    expect((await groupInfo()).lag).toBe(10);
+  });
+});
+
+describe('JobStore.list', () => {
+  it('pages newest first with a cursor and filters by status and repo', async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const input = newJob(i);
+      if (i % 2) input.repo = { owner: 'bob', name: 'other', cloneUrl: 'http://gitea.test/bob/other.git' };
+      created.push((await queue.enqueue(input)).id);
+    }
+    await queue.requestCancel(created[0]!);
+    const newestFirst = [...created].reverse();
+
+    const first = await store.list({ limit: 3 });
+    expect(first.jobs.map((j) => j.id)).toEqual(newestFirst.slice(0, 3));
+    const second = await store.list({ limit: 3, cursor: first.nextCursor! });
+    expect(second.jobs.map((j) => j.id)).toEqual(newestFirst.slice(3, 6));
+    const third = await store.list({ limit: 3, cursor: second.nextCursor! });
+    expect(third).toEqual({ jobs: [expect.objectContaining({ id: created[0] })], nextCursor: null });
+
+    const bob = await store.list({ limit: 50, repo: 'bob/other' });
+    expect(bob.jobs.map((j) => j.id)).toEqual(created.filter((_, i) => i % 2).reverse());
+    const cancelled = await store.list({ limit: 50, status: 'cancelled' });
+    expect(cancelled.jobs.map((j) => j.id)).toEqual([created[0]]);
+    expect((await store.list({ limit: 50, status: 'cancelled', repo: 'bob/other' })).jobs).toEqual([]);
+  });
+});

@@ -1,0 +1,2 @@
+export { startRedis, type TestRedis } from './redis-server.js';
+export { waitFor } from './wait.js';

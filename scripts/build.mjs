@@ -1,0 +1,34 @@
+// Bundles each runnable package to packages/<name>/dist/main.js with esbuild.
+// Workspace packages (@raibid/*) are TypeScript sources and get bundled in;
+// third-party dependencies stay external and load from node_modules at run time.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const runnable = ['server', 'agent', 'cli'];
+
+async function externalsOf(dir) {
+  const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8'));
+  const common = JSON.parse(await readFile(path.join(root, 'packages/common/package.json'), 'utf8'));
+  const deps = { ...common.dependencies, ...pkg.dependencies };
+  return Object.keys(deps).filter((name) => !name.startsWith('@raibid/'));
+}
+
+for (const name of runnable) {
+  const dir = path.join(root, 'packages', name);
+  await build({
+    entryPoints: [path.join(dir, 'src/main.ts')],
+    outfile: path.join(dir, 'dist/main.js'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    sourcemap: true,
+    external: await externalsOf(dir),
+    banner: { js: '#!/usr/bin/env node' },
+    logLevel: 'warning',
+  });
+  console.log(`built packages/${name}/dist/main.js`);
+}
