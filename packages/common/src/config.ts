@@ -24,7 +24,10 @@ const httpUrl = z
 const redisUrl = z
   .string()
   .default('redis://127.0.0.1:6379')
-  .refine((v) => /^(rediss?|unix):\/\//.test(v) || v.startsWith('/'), 'must be a redis://, rediss:// or unix:// URL');
+  .refine(
+    (v) => /^(rediss?|unix):\/\//.test(v) || v.startsWith('/'),
+    'must be a redis://, rediss:// or unix:// URL',
+  );
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 
@@ -54,7 +57,10 @@ export const agentEnvSchema = z.object({
   ...shared,
   RAIBID_HEARTBEAT_MS: positiveMs.default(5_000),
   AGENT_IDLE_TIMEOUT: durationSchema.default(30_000),
-  RAIBID_CACHE_DIR: z.string().min(1).default(path.join(os.homedir(), '.cache', 'raibid')),
+  RAIBID_CACHE_DIR: z
+    .string()
+    .min(1)
+    .default(path.join(os.homedir(), '.cache', 'raibid')),
   RAIBID_WORK_DIR: z.string().min(1).default(os.tmpdir()),
   RAIBID_LOG_CAP_BYTES: positiveMs.default(10 * 1024 * 1024),
   GITEA_TOKEN: optionalText,

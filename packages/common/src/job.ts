@@ -15,7 +15,9 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Environment variables a user adds to a job (API `env`, pipeline `env`). */
 export const jobEnvSchema = z
   .record(
-    z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'),
+    z
+      .string()
+      .regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'),
     z.string().max(32_768),
   )
   .refine((env) => Object.keys(env).length <= 100, 'at most 100 environment variables');

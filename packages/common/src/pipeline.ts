@@ -1,4 +1,4 @@
-import { isMap, isNode, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isNode, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
 import { jobEnvSchema } from './job.js';
@@ -34,7 +34,11 @@ export const pipelineSchema = z
     const seen = new Set<string>();
     pipeline.steps.forEach((step, index) => {
       if (seen.has(step.name)) {
-        ctx.addIssue({ code: 'custom', path: ['steps', index, 'name'], message: `"${step.name}" is used twice` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', index, 'name'],
+          message: `"${step.name}" is used twice`,
+        });
       }
       seen.add(step.name);
     });
@@ -79,7 +83,9 @@ function nodeAt(root: unknown, path: readonly PropertyKey[]): Node | null {
   for (const key of path) {
     let next: unknown;
     if (isMap(node)) {
-      const pair = node.items.find((item) => isNode(item.key) && (item.key as { value?: unknown }).value === key);
+      const pair = node.items.find(
+        (item) => isNode(item.key) && (item.key as { value?: unknown }).value === key,
+      );
       // Point at the key for a bad value of a known field.
       next = pair?.value ?? undefined;
       if (pair && isNode(pair.key) && !isNode(pair.value)) next = pair.key;
@@ -99,14 +105,14 @@ function nodeAt(root: unknown, path: readonly PropertyKey[]): Node | null {
  */
 export function parsePipeline(text: string, file = PIPELINE_FILE): Pipeline {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new PipelineError(
       file,
       doc.errors.map((e) => ({
         line: e.linePos?.[0]?.line ?? null,
         field: '',
-        message: e.message.split('\n')[0] ?? 'invalid YAML',
+        message: (e.message.split('\n')[0] ?? 'invalid YAML').replace(/ at line \d+, column \d+:?$/, ''),
       })),
     );
   }
@@ -120,7 +126,8 @@ export function parsePipeline(text: string, file = PIPELINE_FILE): Pipeline {
       return {
         line: offset === undefined ? null : lineCounter.linePos(offset).line,
         field: fieldName(issue.path),
-        message: issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message,
+        message:
+          issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message,
       };
     }),
   );

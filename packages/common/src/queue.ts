@@ -159,7 +159,11 @@ export class JobQueue {
       );
     } catch (error) {
       if (error instanceof CorruptJobError || (error instanceof Error && error.name === 'JobNotFoundError')) {
-        this.onProblem('queue entry for a missing or corrupt job skipped', { entryId, jobId, error: error.message });
+        this.onProblem('queue entry for a missing or corrupt job skipped', {
+          entryId,
+          jobId,
+          error: error.message,
+        });
         await this.ack(entryId);
         return null;
       }
@@ -344,7 +348,11 @@ export class JobQueue {
       });
     } catch (error) {
       if (error instanceof CorruptJobError || (error instanceof Error && error.name === 'JobNotFoundError')) {
-        this.onProblem('reclaimed entry for a missing or corrupt job dropped', { entryId, jobId, error: error.message });
+        this.onProblem('reclaimed entry for a missing or corrupt job dropped', {
+          entryId,
+          jobId,
+          error: error.message,
+        });
         await this.ack(entryId);
         return dropped(error.message);
       }
@@ -386,7 +394,11 @@ export class JobQueue {
     const group = groups.find((g) => g[g.indexOf('name') + 1] === AGENTS_GROUP);
     if (!group) return 0;
     let minId = String(group[group.indexOf('last-delivered-id') + 1]);
-    const summary = (await this.redis.xpending(JOBS_STREAM, AGENTS_GROUP)) as [number, string | null, ...unknown[]];
+    const summary = (await this.redis.xpending(JOBS_STREAM, AGENTS_GROUP)) as [
+      number,
+      string | null,
+      ...unknown[],
+    ];
     if (summary[1] && compareStreamIds(summary[1], minId) < 0) minId = summary[1];
     const [keepFrom] = (await this.redis.xrevrange(JOBS_STREAM, '+', '-', 'COUNT', keep)).slice(-1);
     if (keepFrom && compareStreamIds(keepFrom[0], minId) < 0) minId = keepFrom[0];

@@ -33,7 +33,10 @@ export async function reapOnce(options: ReaperOptions): Promise<ReapedEntry[]> {
   const { queue, logs, logger } = options;
   const reaped = await queue.reap(options.name ?? 'raibid-reaper', options.leaseMs);
   for (const entry of reaped) {
-    logger.warn({ entryId: entry.entryId, jobId: entry.jobId, action: entry.action, reason: entry.reason }, 'reaped job');
+    logger.warn(
+      { entryId: entry.entryId, jobId: entry.jobId, action: entry.action, reason: entry.reason },
+      'reaped job',
+    );
     const line = notice(entry);
     if (line && entry.jobId) await logs.append(entry.jobId, [{ stream: 'system', step: null, line }]);
   }

@@ -39,7 +39,8 @@ function checkSegment(segment: string, what: string): string {
 export function parseRepoSpec(input: string, options: RepoSpecOptions = {}): RepoRef {
   const spec = input.trim();
   if (spec === '') throw new RepoSpecError('repo is empty; give "owner/name" or an http(s) clone URL');
-  if (/[\s\0-\x1f\x7f]/.test(spec)) throw new RepoSpecError('repo must not contain whitespace or control characters');
+  if (/[\s\0-\x1f\x7f]/.test(spec))
+    throw new RepoSpecError('repo must not contain whitespace or control characters');
 
   if (/^https?:\/\//i.test(spec)) return parseHttpUrl(spec);
 
@@ -66,7 +67,9 @@ export function parseRepoSpec(input: string, options: RepoSpecOptions = {}): Rep
   const owner = checkSegment(shorthand[1]!, 'owner');
   const name = checkSegment(shorthand[2]!, 'name');
   if (!options.giteaUrl) {
-    throw new RepoSpecError(`repo "${spec}" needs GITEA_URL to be set on the server; or give a full clone URL`);
+    throw new RepoSpecError(
+      `repo "${spec}" needs GITEA_URL to be set on the server; or give a full clone URL`,
+    );
   }
   return { owner, name, cloneUrl: `${options.giteaUrl.replace(/\/+$/, '')}/${owner}/${name}.git` };
 }
@@ -79,7 +82,9 @@ function parseHttpUrl(spec: string): RepoRef {
     throw new RepoSpecError(`repo URL "${spec}" is not a valid URL`);
   }
   if (url.username || url.password) {
-    throw new RepoSpecError('repo URL must not contain credentials; the server passes GITEA_TOKEN to git itself');
+    throw new RepoSpecError(
+      'repo URL must not contain credentials; the server passes GITEA_TOKEN to git itself',
+    );
   }
   if (url.search || url.hash) throw new RepoSpecError('repo URL must not have a query or fragment');
   const parts = url.pathname.split('/').filter(Boolean);
@@ -109,4 +114,6 @@ export const refNameSchema = z.string().refine(isValidRefName, {
   message: 'is not a valid git ref name (see git check-ref-format), e.g. "main" or "refs/tags/v1.0"',
 });
 
-export const shaSchema = z.string().regex(/^[0-9a-f]{40}$/, 'must be a full 40-character lowercase hex commit sha');
+export const shaSchema = z
+  .string()
+  .regex(/^[0-9a-f]{40}$/, 'must be a full 40-character lowercase hex commit sha');

@@ -156,7 +156,10 @@ export class JobStore {
 
   /** Stores a new job and, when `enqueue`, its stream entry — atomically. */
   async insert(job: Job, enqueue: boolean): Promise<string | null> {
-    const result = await this.commit(job, null, { job, ...(enqueue ? { requeueAttempt: job.attempts + 1 } : {}) });
+    const result = await this.commit(job, null, {
+      job,
+      ...(enqueue ? { requeueAttempt: job.attempts + 1 } : {}),
+    });
     if (result === null) throw new Error(`job ${job.id} already exists`);
     return result.entryId;
   }
@@ -166,13 +169,17 @@ export class JobStore {
    * the record meanwhile (else reads again). `decide` returning null means no change.
    * Status changes are checked against the legal transitions.
    */
-  async update(id: string, decide: (current: Job) => JobChange | null): Promise<{ job: Job; entryId: string | null } | null> {
+  async update(
+    id: string,
+    decide: (current: Job) => JobChange | null,
+  ): Promise<{ job: Job; entryId: string | null } | null> {
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const current = await this.getWithRev(id);
       if (current === null) throw new JobNotFoundError(id);
       const change = decide(current.job);
       if (change === null) return null;
-      if (change.job.status !== current.job.status) assertTransition(id, current.job.status, change.job.status);
+      if (change.job.status !== current.job.status)
+        assertTransition(id, current.job.status, change.job.status);
       const result = await this.commit(current.job, current.rev, change);
       if (result !== null) return { job: change.job, entryId: result.entryId };
     }

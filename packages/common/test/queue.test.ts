@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   AGENTS_GROUP,
@@ -210,9 +210,9 @@ describe('JobQueue', () => {
 
   it('refuses illegal transitions', async () => {
     const job = await queue.enqueue(newJob());
-    await expect(store.update(job.id, (j) => ({ job: { ...j, status: 'succeeded' } }))).rejects.toBeInstanceOf(
-      IllegalTransitionError,
-    );
+    await expect(
+      store.update(job.id, (j) => ({ job: { ...j, status: 'succeeded' } })),
+    ).rejects.toBeInstanceOf(IllegalTransitionError);
     await queue.requestCancel(job.id);
     await expect(store.update(job.id, (j) => ({ job: { ...j, status: 'running' } }))).rejects.toThrow(
       /cannot go from cancelled to running/,

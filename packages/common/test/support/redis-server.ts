@@ -24,7 +24,20 @@ export async function startRedis(): Promise<TestRedis> {
   const socket = path.join(dir, 'redis.sock');
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir],
+    [
+      '--port',
+      '0',
+      '--unixsocket',
+      socket,
+      '--unixsocketperm',
+      '700',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -36,11 +49,22 @@ export async function startRedis(): Promise<TestRedis> {
   });
   const spawnError = new Promise<never>((_, reject) => {
     child.once('error', (error) =>
-      reject(new Error(`cannot start redis-server (${error.message}); install it, e.g. apt-get install redis-server`)),
+      reject(
+        new Error(
+          `cannot start redis-server (${error.message}); install it, e.g. apt-get install redis-server`,
+        ),
+      ),
     );
     child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
   });
-  const probe = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis({
+    path: socket,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // Connection refusals are expected until the socket exists: connect() rejects and we retry.
+  probe.on('error', () => {});
   const ready = (async () => {
     for (let i = 0; i < 200; i++) {
       try {
