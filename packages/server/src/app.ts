@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import fastifySwagger from '@fastify/swagger';
+import type { ServerConfig } from '@raibid/common';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { ServerDeps } from './deps.js';
+import { frameworkErrorHandler, installErrorHandling } from './errors.js';
+import { docsRoutes } from './routes/docs.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { type LogRoutesOptions, logRoutes } from './routes/logs.js';
+import { queueRoutes } from './routes/queue.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { uiPlugin } from './ui/plugin.js';
+
+/** What every plugin of the app (API routes, the web UI) reaches through `app.raibid`. */
+export interface ServerContext {
+  config: ServerConfig;
+  deps: ServerDeps;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    raibid: ServerContext;
+  }
+}
+
+export type RaibidApp = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
+
+/** Body limit of every route (contract: 413 above it). */
+export const BODY_LIMIT = 1024 * 1024;
+
+export interface BuildServerOptions {
+  /** SSE timing (tests shorten it). */
+  logs?: LogRoutesOptions;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * Builds the HTTP app (API, webhooks, docs; the web UI registers itself as a plugin).
+ * Nothing listens yet: tests call `app.inject()` or `app.listen()`; main.ts listens on HOST:PORT.
+ * Closing the app ends open log streams; the deps are the caller's to close.
+ */
+export function buildServer(
+  config: ServerConfig,
+  deps: ServerDeps,
+  options: BuildServerOptions = {},
+): RaibidApp {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    frameworkErrors: frameworkErrorHandler,
+    // A caller's X-Request-Id is kept when it is safe to log; otherwise a fresh one.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate('raibid', { config, deps });
+  installErrorHandling(app);
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    // A log stream's duration is how long someone watched, not how fast we answered.
+    if (String(reply.getHeader('content-type') ?? '').startsWith('text/event-stream')) return;
+    deps.metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'raibid-ci',
+        description:
+          'Self-hosted CI: jobs, logs, Gitea webhooks. Errors are `{"error": {"code", "message", "details"?}}`.',
+        version: '1',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'RAIBID_API_TOKEN' } },
+      },
+    },
+    // Only tagged routes are API: the web UI's pages and assets stay out of the document.
+    hideUntagged: true,
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+
+  app.register(healthRoutes);
+  app.register(jobRoutes);
+  app.register(logRoutes, options.logs ?? {});
+  app.register(webhookRoutes);
+  app.register(queueRoutes);
+  app.register(docsRoutes);
+  app.register(uiPlugin);
+
+  return app;
+}

@@ -1,0 +1,103 @@
+// HTTP edge schemas: what the API accepts and returns. The OpenAPI document at
+// /docs is generated from these same zod schemas.
+import {
+  agentInfoSchema,
+  JOB_ID_PATTERN,
+  JOB_STATUSES,
+  type Job,
+  jobRequestSchema,
+  jobSchema,
+  logEventSchema,
+} from '@raibid/common';
+import { z } from 'zod';
+
+/**
+ * A job as the API shows it: the stored record without `env`, whose values may
+ * be secrets (RAIBID_SECRET_*) and the read endpoints need no token.
+ */
+export const apiJobSchema = jobSchema.omit({ env: true }).meta({ id: 'Job' });
+export type ApiJob = z.infer<typeof apiJobSchema>;
+
+export function toApiJob(job: Job): ApiJob {
+  const { env: _env, ...shown } = job;
+  return shown;
+}
+
+export const createJobBodySchema = jobRequestSchema.meta({ id: 'JobRequest' });
+
+/** Job ids are lowercase ULIDs; an upper-case paste is accepted. */
+export const jobIdSchema = z
+  .string()
+  .max(64)
+  .transform((id) => id.toLowerCase())
+  .pipe(z.string().regex(JOB_ID_PATTERN, 'is not a job id (26 characters, as returned by the API)'));
+
+export const jobParamsSchema = z.strictObject({ id: jobIdSchema });
+
+export const listJobsQuerySchema = z.strictObject({
+  status: z.enum(JOB_STATUSES).optional(),
+  repo: z
+    .string()
+    .regex(/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\/[A-Za-z0-9_.][A-Za-z0-9_.-]*$/, 'must be "owner/name"')
+    .max(201)
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: jobIdSchema.optional(),
+});
+
+export const jobPageSchema = z.object({ jobs: z.array(apiJobSchema), nextCursor: z.string().nullable() });
+
+const flagSchema = z.enum(['1', 'true', '0', 'false']).transform((v) => v === '1' || v === 'true');
+
+export const logsQuerySchema = z.strictObject({
+  follow: flagSchema.optional(),
+});
+
+/** SSE resume point: the `seq` of the last `log` event the client saw. */
+export const logsHeadersSchema = z.object({
+  'last-event-id': z
+    .string()
+    .regex(/^\d{1,15}$/, 'must be the id of a log event (a number)')
+    .transform(Number)
+    .optional(),
+});
+
+export const sseLogEventSchema = logEventSchema.meta({ id: 'LogEvent' });
+
+export const queueStatsSchema = z.object({
+  lag: z.number().int().describe('jobs in the stream not yet delivered to an agent (KEDA scales on this)'),
+  pending: z.number().int().describe('entries delivered to an agent and not yet finished'),
+  running: z.number().int().describe('jobs in status running'),
+  agents: z.number().int().describe('agents that sent a heartbeat within the lease'),
+});
+
+export const kubeAgentsSchema = z.object({
+  namespace: z.string(),
+  jobs: z.array(
+    z.object({
+      name: z.string(),
+      active: z.number().int(),
+      succeeded: z.number().int(),
+      failed: z.number().int(),
+      startedAt: z.string().nullable(),
+      completedAt: z.string().nullable(),
+    }),
+  ),
+  pods: z.array(
+    z.object({
+      name: z.string(),
+      job: z.string().nullable(),
+      phase: z.string(),
+      node: z.string().nullable(),
+      startedAt: z.string().nullable(),
+    }),
+  ),
+});
+export type KubeAgentsView = z.infer<typeof kubeAgentsSchema>;
+
+export const agentsSchema = z.object({
+  agents: z.array(agentInfoSchema.meta({ id: 'Agent' })),
+  kubernetes: kubeAgentsSchema
+    .optional()
+    .describe('agent Jobs and pods in the server namespace; absent outside a cluster'),
+});
