@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import {
+  AgentRegistry,
+  type ClaimedJob,
+  createRedis,
+  JobQueue,
+  JobStore,
+  type Logger,
+  secretValuesFromEnv,
+} from '@raibid/common';
+import type { Redis } from 'ioredis';
+import type { AgentSettings } from './config.js';
+import { JobRun, type RunEnd } from './job-run.js';
+import { Presence } from './presence.js';
+import { inheritedEnv } from './step-env.js';
+
+/** Longest single blocking read, so a shutdown while idle is noticed quickly. */
+const CLAIM_SLICE_MS = 1_000;
+
+export interface AgentOptions {
+  loop: boolean;
+  logger: Logger;
+}
+
+/** Why the agent stopped; main turns it into an exit code (all are 0: none is the agent failing). */
+export type AgentExit = 'idle' | 'done' | 'shutdown';
+
+/** The agent's name in the consumer group: the pod name, or a generated id. */
+export function agentName(hostname: string | undefined): string {
+  return hostname ?? `agent-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Claims jobs from the queue and runs them, one at a time: one job and exit by
+ * default (a KEDA ScaledJob pod), or until shut down with `loop`. Claims block
+ * their own Redis connection; everything else uses a second one.
+ */
+export class Agent {
+  readonly name: string;
+  private readonly redis: Redis;
+  private readonly claimRedis: Redis;
+  private readonly queue: JobQueue;
+  private readonly claimQueue: JobQueue;
+  private readonly presence: Presence;
+  private current: JobRun | null = null;
+  private shutdownSignal: string | null = null;
+
+  constructor(
+    private readonly config: AgentSettings,
+    private readonly options: AgentOptions,
+  ) {
+    const { logger } = options;
+    this.name = agentName(config.HOSTNAME);
+    const onProblem = (message: string, detail: Record<string, unknown>) => logger.warn(detail, message);
+    this.redis = createRedis(config.REDIS_URL);
+    this.claimRedis = createRedis(config.REDIS_URL);
+    for (const connection of [this.redis, this.claimRedis]) {
+      connection.on('error', (error: Error) => logger.warn({ err: error }, 'redis connection problem'));
+    }
+    this.queue = new JobQueue(this.redis, new JobStore(this.redis), { onProblem });
+    this.claimQueue = new JobQueue(this.claimRedis, new JobStore(this.claimRedis), { onProblem });
+    this.presence = new Presence(
+      new AgentRegistry(this.redis),
+      this.name,
+      config.RAIBID_HEARTBEAT_MS,
+      (error) => logger.warn({ err: error }, 'agent heartbeat failed'),
+    );
+  }
+
+  /** SIGTERM/SIGINT: stop the running step, hand its job back, and exit. */
+  shutdown(signal: string): void {
+    if (this.shutdownSignal) return;
+    this.shutdownSignal = signal;
+    this.options.logger.info({ signal, jobId: this.current ? 'running' : null }, 'shutting down');
+    this.current?.stop('shutdown');
+  }
+
+  async run(): Promise<AgentExit> {
+    const { logger, loop } = this.options;
+    await this.queue.ensureGroup();
+    this.presence.start();
+    logger.info(
+      { agent: this.name, loop, idleTimeoutMs: loop ? null : this.config.AGENT_IDLE_TIMEOUT },
+      'agent started',
+    );
+    try {
+      for (;;) {
+        const claimed = await this.claimNext();
+        if (!claimed) return this.shutdownSignal ? 'shutdown' : 'idle';
+        const end = await this.runJob(claimed);
+        logger.info({ jobId: claimed.job.id, ...end }, 'job ended');
+        if (this.shutdownSignal) return 'shutdown';
+        if (!loop) return 'done';
+      }
+    } finally {
+      await this.presence
+        .stop()
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not remove the heartbeat record'));
+    }
+  }
+
+  /** Closes the Redis connections. */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.redis.quit(), this.claimRedis.quit()]);
+  }
+
+  /** The next job, or null when idle past AGENT_IDLE_TIMEOUT (one-job mode) or shutting down. */
+  private async claimNext(): Promise<ClaimedJob | null> {
+    const deadline = Date.now() + this.config.AGENT_IDLE_TIMEOUT;
+    while (!this.shutdownSignal) {
+      const left = this.options.loop ? CLAIM_SLICE_MS : deadline - Date.now();
+      if (left <= 0) {
+        this.options.logger.info(
+          { idleTimeoutMs: this.config.AGENT_IDLE_TIMEOUT },
+          'no job arrived within AGENT_IDLE_TIMEOUT; exiting',
+        );
+        return null;
+      }
+      const claimed = await this.claimQueue.claim(this.name, Math.min(left, CLAIM_SLICE_MS));
+      if (claimed) return claimed;
+    }
+    return null;
+  }
+
+  private async runJob(claimed: ClaimedJob): Promise<RunEnd> {
+    const { config } = this;
+    const run = new JobRun(
+      {
+        queue: this.queue,
+        redis: this.redis,
+        logger: this.options.logger.child({ jobId: claimed.job.id }),
+        agentName: this.name,
+        heartbeatMs: config.RAIBID_HEARTBEAT_MS,
+        killGraceMs: config.RAIBID_KILL_GRACE_MS,
+        cacheDir: config.RAIBID_CACHE_DIR,
+        workDir: config.RAIBID_WORK_DIR,
+        logCapBytes: config.RAIBID_LOG_CAP_BYTES,
+        gitToken: config.GIT_TOKEN ?? config.GITEA_TOKEN,
+        secrets: secretValuesFromEnv(process.env),
+        inheritedEnv: inheritedEnv(),
+        shutdownSignal: () => this.shutdownSignal ?? 'shutdown',
+      },
+      claimed,
+    );
+    this.current = run;
+    // A shutdown that arrived while the claim was in flight: hand the job straight back.
+    if (this.shutdownSignal) run.stop('shutdown');
+    this.presence.setJob(claimed.job.id);
+    try {
+      return await run.run();
+    } finally {
+      this.current = null;
+      this.presence.setJob(null);
+    }
+  }
+}

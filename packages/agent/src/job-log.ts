@@ -1,0 +1,81 @@
+import type { LogLine, LogStore, LogStream } from '@raibid/common';
+
+export interface JobLogOptions {
+  logs: LogStore;
+  jobId: string;
+  /** Longest a line waits before it is written. */
+  flushMs?: number;
+  /** A batch this large is written at once. */
+  maxBatch?: number;
+  /** A write that failed (Redis unreachable past its retries); the lines are lost, the job goes on. */
+  onError: (error: unknown, lines: number) => void;
+}
+
+/**
+ * A job's log as the agent writes it: lines are batched (written every `flushMs`
+ * or every `maxBatch` lines, in order) so output reaches followers quickly without
+ * one Redis call per line. Masking and the size cap are applied by the LogStore;
+ * once it reports the cap reached, further output lines are dropped here already.
+ */
+export class JobLog {
+  private readonly flushMs: number;
+  private readonly maxBatch: number;
+  private batch: LogLine[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> = Promise.resolve();
+  private capReached = false;
+  /** Output lines not stored because of the cap. */
+  dropped = 0;
+
+  constructor(private readonly options: JobLogOptions) {
+    this.flushMs = options.flushMs ?? 100;
+    this.maxBatch = options.maxBatch ?? 500;
+  }
+
+  get truncated(): boolean {
+    return this.capReached;
+  }
+
+  /** One of raibid's own notices (never dropped by the cap). */
+  system(line: string, step: string | null = null): void {
+    this.add({ stream: 'system', step, line });
+  }
+
+  output(stream: Exclude<LogStream, 'system'>, step: string | null, line: string): void {
+    if (this.capReached) {
+      this.dropped++;
+      return;
+    }
+    this.add({ stream, step, line });
+  }
+
+  private add(entry: LogLine): void {
+    this.batch.push({ ...entry, ts: new Date().toISOString() });
+    if (this.batch.length >= this.maxBatch) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Writes everything added so far; resolves when it is stored. */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.batch.length > 0) {
+      const lines = this.batch;
+      this.batch = [];
+      this.writing = this.writing.then(async () => {
+        try {
+          const { dropped } = await this.options.logs.append(this.options.jobId, lines);
+          if (dropped > 0) {
+            this.capReached = true;
+            this.dropped += dropped;
+          }
+        } catch (error) {
+          this.options.onError(error, lines.length);
+        }
+      });
+    }
+    return this.writing;
+  }
+}

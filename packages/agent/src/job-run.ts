@@ -1,0 +1,371 @@
+import {
+  type ClaimedJob,
+  createMasker,
+  formatDuration,
+  type JobQueue,
+  type Logger,
+  LogStore,
+  MAX_ATTEMPTS,
+  type Outcome,
+  PIPELINE_FILE,
+  PipelineError,
+  type StepResult,
+  secretValuesFromEnv,
+} from '@raibid/common';
+import type { Redis } from 'ioredis';
+import { authorizationHeader, CheckoutError, checkout } from './checkout.js';
+import { displayUrl, formatElapsed } from './format.js';
+import { JobLog } from './job-log.js';
+import { watchJob } from './job-watch.js';
+import { loadPipeline, NoPipelineError, type PipelinePlan } from './pipeline-source.js';
+import { cacheEnv, stepEnv } from './step-env.js';
+import { runStepProcess } from './step-process.js';
+import { createWorkspace, removeWorkspace } from './workspace.js';
+
+/** Upper bound for each git command of a checkout. */
+const CHECKOUT_TIMEOUT_MS = 15 * 60_000;
+/** Lines of a step's `run` echoed into the log before it starts. */
+const ECHOED_COMMAND_LINES = 10;
+
+/** Why a job stopped before its pipeline ended. */
+export type StopReason = 'cancel' | 'shutdown' | 'lost';
+
+class StopError extends Error {
+  override name = 'StopError';
+  constructor(readonly reason: StopReason) {
+    super(`job stopped: ${reason}`);
+  }
+}
+
+export interface JobRunContext {
+  /** Queue on the agent's non-blocking connection (claims block their own). */
+  queue: JobQueue;
+  redis: Redis;
+  logger: Logger;
+  agentName: string;
+  heartbeatMs: number;
+  killGraceMs: number;
+  cacheDir: string;
+  workDir: string;
+  logCapBytes: number;
+  /** GIT_TOKEN or GITEA_TOKEN. */
+  gitToken: string | undefined;
+  /** Secret values of the agent's environment, masked in the log. */
+  secrets: readonly string[];
+  /** What steps inherit from the agent's environment. */
+  inheritedEnv: Record<string, string>;
+  /** What shut the agent down, for the log (SIGTERM, SIGINT). */
+  shutdownSignal: () => string;
+}
+
+/** How a run ended for the agent: the job finished here, was handed back, or was taken away. */
+export type RunEnd =
+  | { kind: 'finished'; status: Outcome['status'] }
+  | { kind: 'released' }
+  | { kind: 'lost' };
+
+type Execution = { kind: 'done'; outcome: Outcome } | { kind: 'stopped' };
+
+/**
+ * Runs one claimed job: workspace, checkout, pipeline, steps, final state.
+ * While it runs it renews the job's hold and watches for a cancellation; `stop()`
+ * ends it early for a cancel, an agent shutdown (the job is handed back) or a
+ * lost hold (someone else owns it now). The workspace is always removed.
+ */
+export class JobRun {
+  private readonly controller = new AbortController();
+  private reason: StopReason | null = null;
+  private steps: StepResult[] = [];
+  private readonly log: JobLog;
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly ctx: JobRunContext,
+    private readonly claimed: ClaimedJob,
+  ) {
+    const { job } = claimed;
+    const secrets = [...ctx.secrets, ...secretValuesFromEnv(job.env)];
+    if (ctx.gitToken) secrets.push(authorizationHeader(ctx.gitToken).slice('Basic '.length));
+    this.log = new JobLog({
+      logs: new LogStore(ctx.redis, { capBytes: ctx.logCapBytes, mask: createMasker(secrets) }),
+      jobId: job.id,
+      onError: (error, lines) =>
+        ctx.logger.error({ err: error, jobId: job.id, lines }, 'could not store log lines'),
+    });
+  }
+
+  /** Ends the job early; the first reason wins. */
+  stop(reason: StopReason): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller.abort(new StopError(reason));
+  }
+
+  async run(): Promise<RunEnd> {
+    const { job } = this.claimed;
+    const { logger } = this.ctx;
+    this.log.system(
+      `[raibid] agent ${this.ctx.agentName} picked up job ${job.id} (attempt ${this.claimed.attempt} of ${MAX_ATTEMPTS})`,
+    );
+    if (this.claimed.attempt > 1) {
+      this.log.system(
+        `[raibid] this job is being retried: attempt ${this.claimed.attempt} of ${MAX_ATTEMPTS}, an earlier agent did not finish it`,
+      );
+    }
+    const watch = watchJob({
+      queue: this.ctx.queue,
+      claimed: this.claimed,
+      heartbeatMs: this.ctx.heartbeatMs,
+      onCancel: () => this.stop('cancel'),
+      onLost: () => this.stop('lost'),
+      onError: (error) => logger.warn({ err: error, jobId: job.id }, 'heartbeat failed; retrying'),
+    });
+    let workspace: string | null = null;
+    try {
+      let execution: Execution;
+      try {
+        workspace = await createWorkspace(this.ctx.workDir, job.id);
+        execution = await this.execute(workspace);
+      } catch (error) {
+        execution = this.failure(error);
+      } finally {
+        await watch.stop();
+      }
+      return await this.conclude(execution);
+    } finally {
+      await this.log.flush();
+      if (workspace) {
+        await removeWorkspace(workspace).catch((error: unknown) =>
+          logger.error({ err: error, workspace }, 'could not remove the workspace'),
+        );
+      }
+    }
+  }
+
+  private throwIfStopped(): void {
+    if (this.reason) throw new StopError(this.reason);
+  }
+
+  /** Checkout, pipeline and steps; `stopped` when stop() cut it short. */
+  private async execute(workspace: string): Promise<Execution> {
+    const { job } = this.claimed;
+    this.throwIfStopped();
+    this.log.system(
+      `[raibid] cloning ${displayUrl(job.repo.cloneUrl)} at ${job.ref}${job.sha ? ` (${job.sha})` : ''}`,
+    );
+    const checkoutStarted = Date.now();
+    const commit = await checkout({
+      dir: workspace,
+      cloneUrl: job.repo.cloneUrl,
+      ref: job.ref,
+      sha: job.sha,
+      token: this.ctx.gitToken,
+      signal: this.controller.signal,
+      timeoutMs: CHECKOUT_TIMEOUT_MS,
+      onProgress: (line) => this.log.system(`[raibid] ${line}`),
+    });
+    this.log.system(
+      `[raibid] checked out ${commit.sha}${commit.subject ? ` "${commit.subject}"` : ''} in ${formatElapsed(Date.now() - checkoutStarted)}`,
+    );
+    this.throwIfStopped();
+
+    const plan = await loadPipeline(workspace);
+    this.announce(plan);
+    this.steps = plan.pipeline.steps.map((step) => ({
+      name: step.name,
+      status: 'pending',
+      exitCode: null,
+      startedAt: null,
+      finishedAt: null,
+    }));
+    await this.recordSteps();
+
+    const deadline = this.started + plan.pipeline.timeout;
+    const caches = await cacheEnv(this.ctx.cacheDir, job.repo);
+    let failure: { step: string; exitCode: number; message: string } | null = null;
+
+    for (const [index, step] of plan.pipeline.steps.entries()) {
+      if (this.reason) break;
+      const result = this.steps[index]!;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const message = `job timed out after ${formatDuration(plan.pipeline.timeout)} (pipeline timeout)`;
+        this.log.system(`[raibid] ${message}`);
+        failure = { step: step.name, exitCode: 124, message };
+        break;
+      }
+      const byJobTimeout = step.timeout === undefined || left < step.timeout;
+      const timeoutMs = byJobTimeout ? left : step.timeout!;
+
+      result.status = 'running';
+      result.startedAt = new Date().toISOString();
+      await this.recordSteps();
+      this.log.system(`[raibid] step ${step.name}: started`, step.name);
+      const lines = step.run.trimEnd().split('\n');
+      for (const line of lines.slice(0, ECHOED_COMMAND_LINES)) this.log.system(`$ ${line}`, step.name);
+      if (lines.length > ECHOED_COMMAND_LINES) {
+        this.log.system(`$ … (${lines.length - ECHOED_COMMAND_LINES} more lines)`, step.name);
+      }
+
+      const ran = await runStepProcess({
+        command: step.run,
+        cwd: workspace,
+        env: stepEnv({
+          inherited: this.ctx.inheritedEnv,
+          caches,
+          pipelineEnv: plan.pipeline.env,
+          jobEnv: job.env,
+          stepEnv: step.env,
+          raibid: {
+            CI: 'true',
+            RAIBID: 'true',
+            RAIBID_JOB_ID: job.id,
+            RAIBID_ATTEMPT: String(this.claimed.attempt),
+            RAIBID_REPO: `${job.repo.owner}/${job.repo.name}`,
+            RAIBID_REF: job.ref,
+            RAIBID_SHA: commit.sha,
+            RAIBID_STEP: step.name,
+            RAIBID_WORKSPACE: workspace,
+          },
+        }),
+        timeoutMs,
+        killGraceMs: this.ctx.killGraceMs,
+        signal: this.controller.signal,
+        onLine: (stream, line) => this.log.output(stream, step.name, line),
+      });
+      result.finishedAt = new Date().toISOString();
+      const took = formatElapsed(ran.durationMs);
+
+      if (ran.end === 'stopped') {
+        result.status = 'cancelled';
+        this.log.system(`[raibid] step ${step.name}: stopped after ${took}`, step.name);
+        break;
+      }
+      result.exitCode = ran.exitCode;
+      if (ran.end === 'timed-out') {
+        result.status = 'failed';
+        const message = byJobTimeout
+          ? `job timed out after ${formatDuration(plan.pipeline.timeout)} (pipeline timeout) in step ${step.name}`
+          : `step ${step.name} timed out after ${formatDuration(step.timeout!)}`;
+        this.log.system(
+          `[raibid] step ${step.name}: timed out, stopped after ${took} (exit ${ran.exitCode})`,
+          step.name,
+        );
+        this.log.system(`[raibid] ${message}`, step.name);
+        failure = { step: step.name, exitCode: ran.exitCode, message };
+        break;
+      }
+      this.log.system(`[raibid] step ${step.name}: exit ${ran.exitCode} after ${took}`, step.name);
+      if (ran.exitCode !== 0) {
+        result.status = 'failed';
+        failure = {
+          step: step.name,
+          exitCode: ran.exitCode,
+          message: `step ${step.name} exited with ${ran.exitCode}`,
+        };
+        break;
+      }
+      result.status = 'succeeded';
+      await this.recordSteps();
+    }
+
+    const cause = failure ? `step ${failure.step} failed` : 'the job was stopped';
+    for (const result of this.steps) {
+      if (result.status !== 'pending') continue;
+      result.status = 'skipped';
+      this.log.system(`[raibid] step ${result.name}: skipped (${cause})`, result.name);
+    }
+    if (this.reason) return { kind: 'stopped' };
+    await this.recordSteps();
+    if (failure) {
+      return {
+        kind: 'done',
+        outcome: { status: 'failed', exitCode: failure.exitCode, error: failure.message, steps: this.steps },
+      };
+    }
+    return { kind: 'done', outcome: { status: 'succeeded', exitCode: 0, steps: this.steps } };
+  }
+
+  private announce(plan: PipelinePlan): void {
+    const names = plan.pipeline.steps.map((s) => s.name).join(', ');
+    if (plan.detected) {
+      this.log.system(
+        `[raibid] no ${PIPELINE_FILE}; detected ${plan.source}, running steps: ${names} (add a ${PIPELINE_FILE} to choose the steps)`,
+      );
+    } else {
+      const count = plan.pipeline.steps.length;
+      this.log.system(
+        `[raibid] pipeline ${plan.source}: ${count} step${count === 1 ? '' : 's'} (${names}), job timeout ${formatDuration(plan.pipeline.timeout)}`,
+      );
+    }
+  }
+
+  /** Maps what stopped `execute` to an outcome; infrastructure problems end the job `error`. */
+  private failure(error: unknown): Execution {
+    if (error instanceof StopError || this.reason) return { kind: 'stopped' };
+    let message: string;
+    if (error instanceof CheckoutError) {
+      for (const line of error.output) this.log.output('stderr', null, line);
+      message = `could not check out the repository: ${error.message}`;
+    } else if (error instanceof PipelineError) {
+      for (const line of error.message.split('\n')) this.log.system(`[raibid] ${line}`);
+      const [first, ...rest] = error.message.split('\n');
+      message = `invalid pipeline file: ${first}${rest.length ? ` (and ${rest.length} more problem${rest.length === 1 ? '' : 's'}, see the log)` : ''}`;
+    } else if (error instanceof NoPipelineError) {
+      for (const line of error.example) this.log.system(`[raibid] ${line}`);
+      message = error.message;
+    } else {
+      this.ctx.logger.error({ err: error, jobId: this.claimed.job.id }, 'job failed inside the agent');
+      message = `agent error: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    return { kind: 'done', outcome: { status: 'error', exitCode: null, error: message, steps: this.steps } };
+  }
+
+  /** Writes the final state (or hands the job back) after flushing the log, so followers see every line first. */
+  private async conclude(execution: Execution): Promise<RunEnd> {
+    const { queue, agentName } = this.ctx;
+    const elapsed = formatElapsed(Date.now() - this.started);
+    if (execution.kind === 'stopped') {
+      switch (this.reason) {
+        case 'lost':
+          this.log.system(
+            `[raibid] agent ${agentName} lost its hold on the job (its heartbeat lapsed and the job was given to another agent); stopping here`,
+          );
+          await this.log.flush();
+          return { kind: 'lost' };
+        case 'shutdown': {
+          this.log.system(
+            `[raibid] agent ${agentName} is shutting down (${this.ctx.shutdownSignal()}); the job goes back to the queue for another agent`,
+          );
+          await this.log.flush();
+          const released = await queue.release(this.claimed);
+          return released ? { kind: 'released' } : { kind: 'lost' };
+        }
+        default:
+          this.log.system('[raibid] job cancelled');
+          execution = {
+            kind: 'done',
+            outcome: { status: 'cancelled', exitCode: null, error: null, steps: this.steps },
+          };
+      }
+    }
+    const { outcome } = execution;
+    if (this.log.dropped > 0) {
+      this.log.system(
+        `[raibid] ${this.log.dropped} output lines were not stored: the job's log reached its limit`,
+      );
+    }
+    if (outcome.status === 'succeeded') this.log.system(`[raibid] job succeeded in ${elapsed}`);
+    else if (outcome.status === 'failed')
+      this.log.system(`[raibid] job failed in ${elapsed}: ${outcome.error}`);
+    else if (outcome.status === 'error') this.log.system(`[raibid] job error: ${outcome.error}`);
+    await this.log.flush();
+    const finished = await queue.finish(this.claimed, outcome);
+    return finished ? { kind: 'finished', status: outcome.status } : { kind: 'lost' };
+  }
+
+  /** Records step progress; a refusal means the job is no longer ours. */
+  private async recordSteps(): Promise<void> {
+    if (!(await this.ctx.queue.updateSteps(this.claimed, this.steps))) this.stop('lost');
+  }
+}

@@ -1,0 +1,80 @@
+import { LogStore } from '@raibid/common';
+import { startRedis, type TestRedis, waitFor } from '@raibid/common/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobLog } from '../src/job-log.js';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+/** A LogStore that counts its writes. */
+function countingStore(options: ConstructorParameters<typeof LogStore>[1] = {}) {
+  const store = new LogStore(redis.client(), options);
+  const calls: number[] = [];
+  const append = store.append.bind(store);
+  store.append = (jobId, lines) => {
+    calls.push(lines.length);
+    return append(jobId, lines);
+  };
+  return { store, calls };
+}
+
+describe('JobLog', () => {
+  it('stores a line soon without being asked to flush', async () => {
+    const { store } = countingStore();
+    const log = new JobLog({
+      logs: store,
+      jobId: 'soon',
+      flushMs: 50,
+      onError: (e) => expect.fail(String(e)),
+    });
+    log.output('stdout', 'build', 'hello');
+    const events = await waitFor(
+      'the line',
+      async () => (await store.read('soon')).length > 0 && store.read('soon'),
+    );
+    expect(events).toMatchObject([{ seq: 1, stream: 'stdout', step: 'build', line: 'hello' }]);
+  });
+
+  it('batches many lines into few writes, in order', async () => {
+    const { store, calls } = countingStore();
+    const log = new JobLog({
+      logs: store,
+      jobId: 'many',
+      maxBatch: 200,
+      onError: (e) => expect.fail(String(e)),
+    });
+    for (let i = 1; i <= 1_000; i++) log.output('stdout', null, `line ${i}`);
+    await log.flush();
+    expect(calls.length).toBeLessThanOrEqual(6);
+    const events = await store.read('many', 0, 2_000);
+    expect(events.map((e) => e.line)).toEqual(Array.from({ length: 1_000 }, (_, i) => `line ${i + 1}`));
+  });
+
+  it('stops sending output once the cap is reached but keeps raibid’s own lines', async () => {
+    const { store, calls } = countingStore({ capBytes: 100 });
+    const log = new JobLog({
+      logs: store,
+      jobId: 'capped',
+      maxBatch: 5,
+      onError: (e) => expect.fail(String(e)),
+    });
+    for (let i = 0; i < 10; i++) log.output('stdout', null, 'x'.repeat(30));
+    await log.flush();
+    expect(log.truncated).toBe(true);
+    const writes = calls.length;
+    for (let i = 0; i < 100; i++) log.output('stdout', null, 'dropped here');
+    log.system('[raibid] still here');
+    await log.flush();
+    expect(calls.length).toBe(writes + 1);
+    expect(calls.at(-1)).toBe(1);
+    expect(log.dropped).toBe(100 + 7);
+    const text = await store.text('capped');
+    expect(text).toContain('log truncated');
+    expect(text).toContain('[raibid] still here');
+  });
+});
