@@ -1,7 +1,7 @@
 // Bundles each runnable package to packages/<name>/dist/main.js with esbuild.
 // Workspace packages (@raibid/*) are TypeScript sources and get bundled in;
 // third-party dependencies stay external and load from node_modules at run time.
-import { readFile } from 'node:fs/promises';
+import { cp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -32,3 +32,11 @@ for (const name of runnable) {
   });
   console.log(`built packages/${name}/dist/main.js`);
 }
+
+// The web UI's static files: uiPlugin reads them from `./assets/` next to its module,
+// which is src/ui/assets when running sources and dist/assets next to the bundle.
+const uiSource = path.join(root, 'packages/server/src/ui/assets');
+const uiTarget = path.join(root, 'packages/server/dist/assets');
+await rm(uiTarget, { recursive: true, force: true });
+await cp(uiSource, uiTarget, { recursive: true, filter: (file) => !file.endsWith('.d.ts') });
+console.log('copied packages/server/dist/assets');

@@ -63,6 +63,7 @@ describe('parseAnsi', () => {
   it('carries the style into the next line and returns the state after the line', () => {
     const first = parseAnsi('\x1b[33mwarning: starts here');
     expect(first.style).toEqual(style({ fg: 3 }));
+    expect(parts('plain text', first.style)).toEqual([['plain text', { fg: 3 }]]);
     expect(parts('and continues\x1b[0m', first.style)).toEqual([['and continues', { fg: 3 }]]);
   });
 

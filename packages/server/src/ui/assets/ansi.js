@@ -21,6 +21,7 @@ export function defaultStyle() {
 const ESC = '\x1b';
 /** Everything that is not plain text: C0 controls except tab, and DEL. */
 const SPECIAL = /[\x00-\x08\x0a-\x1f\x7f]/g;
+const PLAIN_CHECK = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /**
  * Splits one log line into styled segments. `style` is the state left by the
@@ -29,6 +30,8 @@ const SPECIAL = /[\x00-\x08\x0a-\x1f\x7f]/g;
  * @param {import('./ansi.js').AnsiStyle} [style]
  */
 export function parseAnsi(line, style = defaultStyle()) {
+  // Most lines are plain text: one test instead of the scan below.
+  if (!PLAIN_CHECK.test(line)) return { segments: line === '' ? [] : [{ text: line, style }], style };
   /** @type {import('./ansi.js').AnsiSegment[]} */
   let segments = [];
   let current = style;

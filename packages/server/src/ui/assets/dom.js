@@ -1,5 +1,5 @@
 // Small DOM helpers. Text always goes in as text nodes, never as HTML.
-import { formatAge, formatDuration, formatTime, JOB_STATUSES } from './format.js';
+import { formatAge, formatDuration, formatTime, JOB_STATUSES, spanMs } from './format.js';
 
 /**
  * `el('a', { href: '/', class: 'x' }, 'text', child)`. Attribute values and
@@ -64,10 +64,11 @@ export function durationElement(span) {
 
 /** @param {Element} node */
 function durationText(node) {
-  const started = Date.parse(node.getAttribute('data-started') ?? '');
-  const finished = node.getAttribute('data-finished');
-  const end = finished === null ? Date.now() : Date.parse(finished);
-  return formatDuration(end - started);
+  const span = {
+    startedAt: node.getAttribute('data-started'),
+    finishedAt: node.getAttribute('data-finished'),
+  };
+  return formatDuration(spanMs(span, Date.now()) ?? 0);
 }
 
 /** Updates relative ages and running durations once a second. */

@@ -9,11 +9,12 @@ export function isFinal(status) {
 }
 
 /**
- * `0s`, `45s`, `3m 05s`, `2h 03m`, `4d 06h`.
+ * `<1s`, `45s`, `3m 05s`, `2h 03m`, `4d 06h`.
  * @param {number} ms
  */
 export function formatDuration(ms) {
-  const total = Math.max(0, Math.floor(ms / 1000));
+  if (ms < 1000) return '<1s';
+  const total = Math.floor(ms / 1000);
   const d = Math.floor(total / 86_400);
   const h = Math.floor((total % 86_400) / 3_600);
   const m = Math.floor((total % 3_600) / 60);

@@ -61,7 +61,11 @@ function renderJob(next) {
   title.textContent = `${repo} · ${job.ref}`;
   document.title = `${job.status} · ${repo} ${job.ref} — raibid-ci`;
   // Only a real change goes into the live region, so screen readers announce transitions, not refreshes.
-  if (statusChanged) statusBox.replaceChildren('Status: ', statusBadge(job.status));
+  if (statusChanged) {
+    statusBox.replaceChildren('Status: ', statusBadge(job.status));
+    // "Cancellation requested." and the like are answered by the new status.
+    if (job.status !== 'queued' && job.status !== 'running') showMessage(actionMessage, null);
+  }
   facts.replaceChildren(
     ...fact('Repository', el('span', { title: job.repo.cloneUrl }, repo)),
     ...fact('Ref', el('span', { class: 'mono' }, job.ref)),

@@ -38,6 +38,12 @@ function segmentNode(segment) {
   return span;
 }
 
+/**
+ * Lines per block. Blocks are `content-visibility: auto`, so the browser lays out
+ * only the blocks on screen: a log of many thousands of lines stays fast to append to.
+ */
+const BLOCK_LINES = 200;
+
 /** Lines arrive in any number and order of batches; each seq is shown once, in order of arrival. */
 export class LogView {
   /**
@@ -50,6 +56,9 @@ export class LogView {
     this.placeholder = placeholder;
     this.onFollowChange = onFollowChange;
     this.lastSeq = 0;
+    /** @type {HTMLElement | null} */
+    this.block = null;
+    this.blockLines = 0;
     /** @type {string | null} */
     this.currentStep = null;
     /** @type {Set<string>} */
@@ -65,8 +74,10 @@ export class LogView {
     if (this.wantedLine !== null) this.following = false;
     this.lastScrollY = window.scrollY;
     window.addEventListener('scroll', () => {
-      // Scrolling up means the user wants to read: stop following.
-      if (window.scrollY < this.lastScrollY - 2 && this.following) this.setFollowing(false);
+      // Scrolling up means the user wants to read: stop following. Moving up while
+      // still at the bottom is the page getting shorter (a block of lines laid out
+      // smaller than its estimate), not the user.
+      if (window.scrollY < this.lastScrollY - 2 && this.following && !atBottom()) this.setFollowing(false);
       this.lastScrollY = window.scrollY;
     });
     window.addEventListener('hashchange', () => {
@@ -91,8 +102,19 @@ export class LogView {
   flush() {
     this.flushScheduled = false;
     if (this.pending.length === 0) return;
-    const fragment = document.createDocumentFragment();
+    /** @type {Map<HTMLElement, DocumentFragment>} */
+    const additions = new Map();
     for (const event of this.pending) {
+      if (this.block === null || this.blockLines === BLOCK_LINES) {
+        this.block = el('div', { class: 'log-block' });
+        this.blockLines = 0;
+        this.container.append(this.block);
+      }
+      let fragment = additions.get(this.block);
+      if (fragment === undefined) {
+        fragment = document.createDocumentFragment();
+        additions.set(this.block, fragment);
+      }
       if (event.step !== null && event.step !== this.currentStep) {
         const id = this.anchoredSteps.has(event.step) ? null : stepAnchor(event.step);
         this.anchoredSteps.add(event.step);
@@ -100,10 +122,11 @@ export class LogView {
       }
       this.currentStep = event.step;
       fragment.append(this.lineNode(event));
+      this.blockLines++;
     }
     this.pending = [];
     this.placeholder.hidden = true;
-    this.container.append(fragment);
+    for (const [block, fragment] of additions) block.append(fragment);
     if (this.wantedLine !== null && this.wantedLine <= this.lastSeq) {
       const line = this.wantedLine;
       this.wantedLine = null;
@@ -113,19 +136,28 @@ export class LogView {
     if (this.following) this.scrollToEnd();
   }
 
-  /** @param {{ seq: number, stream: string, line: string }} event */
+  /**
+   * `<div class="line" id="L12"><a class="ln" href="#L12">12</a><span class="text">…</span></div>`,
+   * built with plain DOM calls: this runs once per line of possibly huge logs.
+   * @param {{ seq: number, stream: string, line: string }} event
+   */
   lineNode(event) {
     const { segments, style } = parseAnsi(event.line, this.styles.get(event.stream));
     this.styles.set(event.stream, style);
-    const text = el('span', { class: 'text' });
-    text.append(...segments.map(segmentNode));
     const id = `L${event.seq}`;
-    return el(
-      'div',
-      { class: `line line-${event.stream}`, id },
-      el('a', { class: 'ln', href: `#${id}`, 'aria-label': `line ${event.seq}` }, event.seq),
-      text,
-    );
+    const line = document.createElement('div');
+    line.className = `line line-${event.stream}`;
+    line.id = id;
+    const number = document.createElement('a');
+    number.className = 'ln';
+    number.href = `#${id}`;
+    number.textContent = String(event.seq);
+    number.setAttribute('aria-label', `line ${event.seq}`);
+    const text = document.createElement('span');
+    text.className = 'text';
+    for (const segment of segments) text.append(segmentNode(segment));
+    line.append(number, text);
+    return line;
   }
 
   /** Marks one line as the selected one. @param {number} seq */
@@ -145,6 +177,10 @@ export class LogView {
     window.scrollTo({ top: document.documentElement.scrollHeight });
     this.lastScrollY = window.scrollY;
   }
+}
+
+function atBottom() {
+  return window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 40;
 }
 
 /** @param {string} hash */
