@@ -16,6 +16,14 @@ async function externalsOf(dir) {
   return Object.keys(deps).filter((name) => !name.startsWith('@raibid/'));
 }
 
+// The web UI's static files: uiPlugin reads them from `./assets/` next to its module,
+// which is src/ui/assets when running sources and dist/assets next to the bundle.
+const uiSource = path.join(root, 'packages/server/src/ui/assets');
+const uiTarget = path.join(root, 'packages/server/dist/assets');
+await rm(uiTarget, { recursive: true, force: true });
+await cp(uiSource, uiTarget, { recursive: true, filter: (file) => !file.endsWith('.d.ts') });
+console.log('copied packages/server/dist/assets');
+
 for (const name of runnable) {
   const dir = path.join(root, 'packages', name);
   await build({
@@ -32,11 +40,3 @@ for (const name of runnable) {
   });
   console.log(`built packages/${name}/dist/main.js`);
 }
-
-// The web UI's static files: uiPlugin reads them from `./assets/` next to its module,
-// which is src/ui/assets when running sources and dist/assets next to the bundle.
-const uiSource = path.join(root, 'packages/server/src/ui/assets');
-const uiTarget = path.join(root, 'packages/server/dist/assets');
-await rm(uiTarget, { recursive: true, force: true });
-await cp(uiSource, uiTarget, { recursive: true, filter: (file) => !file.endsWith('.d.ts') });
-console.log('copied packages/server/dist/assets');
