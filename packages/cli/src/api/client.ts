@@ -1,4 +1,4 @@
-import { type AgentInfo, agentInfoSchema, type Job, type JobStatus, jobSchema } from '@raibid/common';
+import { type AgentInfo, agentInfoSchema, type JobStatus, jobSchema } from '@raibid/common';
 import { z } from 'zod';
 import { CliError, EXIT } from '../errors.js';
 
@@ -17,7 +17,11 @@ export interface ListFilter {
   cursor?: string;
 }
 
-const jobPageSchema = z.object({ jobs: z.array(jobSchema), nextCursor: z.string().nullable() });
+/** A job as the API shows it: the stored record without `env` (its values may be secrets). */
+export const apiJobSchema = jobSchema.omit({ env: true });
+export type ApiJob = z.infer<typeof apiJobSchema>;
+
+const jobPageSchema = z.object({ jobs: z.array(apiJobSchema), nextCursor: z.string().nullable() });
 export type JobPage = z.infer<typeof jobPageSchema>;
 
 const count = z.number().int().nonnegative();
@@ -80,7 +84,8 @@ function detailsSummary(details: unknown): string {
       : [];
   const parts = list.slice(0, 3).flatMap((issue: unknown) => {
     if (!issue || typeof issue !== 'object' || !('message' in issue)) return [];
-    const path = 'path' in issue && Array.isArray(issue.path) ? issue.path.join('.') : '';
+    const where = 'path' in issue ? issue.path : '';
+    const path = Array.isArray(where) ? where.join('.') : typeof where === 'string' ? where : '';
     return [path ? `${path}: ${String(issue.message)}` : String(issue.message)];
   });
   return parts.join('; ');
@@ -103,8 +108,8 @@ export class ApiClient {
     return `${this.baseUrl}/jobs/${encodeURIComponent(id)}`;
   }
 
-  submit(request: SubmitRequest): Promise<Job> {
-    return this.call('POST', '/api/v1/jobs', jobSchema, request);
+  submit(request: SubmitRequest): Promise<ApiJob> {
+    return this.call('POST', '/api/v1/jobs', apiJobSchema, request);
   }
 
   list(filter: ListFilter = {}): Promise<JobPage> {
@@ -116,8 +121,8 @@ export class ApiClient {
     return this.call('GET', `/api/v1/jobs${search}`, jobPageSchema);
   }
 
-  get(id: string): Promise<Job> {
-    return this.call('GET', `/api/v1/jobs/${encodeURIComponent(id)}`, jobSchema);
+  get(id: string): Promise<ApiJob> {
+    return this.call('GET', `/api/v1/jobs/${encodeURIComponent(id)}`, apiJobSchema);
   }
 
   /** The whole log so far as text. */
@@ -129,12 +134,12 @@ export class ApiClient {
   }
 
   /** Asks for cancellation (202); returns the job as the server reports it. */
-  cancel(id: string): Promise<Job> {
-    return this.call('POST', `/api/v1/jobs/${encodeURIComponent(id)}/cancel`, jobSchema);
+  cancel(id: string): Promise<ApiJob> {
+    return this.call('POST', `/api/v1/jobs/${encodeURIComponent(id)}/cancel`, apiJobSchema);
   }
 
-  retry(id: string): Promise<Job> {
-    return this.call('POST', `/api/v1/jobs/${encodeURIComponent(id)}/retry`, jobSchema);
+  retry(id: string): Promise<ApiJob> {
+    return this.call('POST', `/api/v1/jobs/${encodeURIComponent(id)}/retry`, apiJobSchema);
   }
 
   queue(): Promise<QueueInfo> {

@@ -1,7 +1,7 @@
-import { type Job, jobSchema, type LogEvent, logEventSchema } from '@raibid/common';
+import { type LogEvent, logEventSchema } from '@raibid/common';
 import type { z } from 'zod';
 import { CliError, EXIT } from '../errors.js';
-import { type ApiClient, ApiError } from './client.js';
+import { type ApiClient, ApiError, type ApiJob, apiJobSchema } from './client.js';
 
 /** One dispatched server-sent event. */
 export interface SseEvent {
@@ -63,7 +63,7 @@ export class SseParser {
 
 export interface FollowHandlers {
   onLog(event: LogEvent): void;
-  onStatus?(job: Job): void;
+  onStatus?(job: ApiJob): void;
   /** Called before each reconnect, with why the stream was lost. */
   onReconnect?(attempt: number, reason: string): void;
 }
@@ -139,7 +139,7 @@ export async function followJobLog(
               handlers.onLog(log);
             }
           } else if (event.event === 'status') {
-            handlers.onStatus?.(parseData(jobSchema, event));
+            handlers.onStatus?.(parseData(apiJobSchema, event));
           } else if (event.event === 'end') {
             ended = true;
             break;

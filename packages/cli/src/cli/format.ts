@@ -1,4 +1,4 @@
-import { formatDuration, type Job, type JobStatus, type StepStatus } from '@raibid/common';
+import { formatDuration, type JobStatus, type StepStatus } from '@raibid/common';
 import type { Colors } from './io.js';
 
 /** The color of a job or step status in a terminal. */
@@ -36,13 +36,16 @@ export function ago(iso: string, now: number = Date.now()): string {
 }
 
 /** Run time of a job: until it finished, or until now while it runs; empty before it started. */
-export function jobDuration(job: Pick<Job, 'startedAt' | 'finishedAt'>, now: number = Date.now()): string {
+export function jobDuration(
+  job: { startedAt: string | null; finishedAt: string | null },
+  now: number = Date.now(),
+): string {
   if (!job.startedAt) return '';
   const end = job.finishedAt ? Date.parse(job.finishedAt) : now;
   return formatDuration(Math.max(0, end - Date.parse(job.startedAt)));
 }
 
-export function repoName(job: Pick<Job, 'repo'>): string {
+export function repoName(job: { repo: { owner: string; name: string } }): string {
   return `${job.repo.owner}/${job.repo.name}`;
 }
 

@@ -1,4 +1,4 @@
-import type { Job } from '@raibid/common';
+import type { ApiJob } from '../../src/api/client.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { run } from '../../src/cli/program.js';
 
@@ -47,10 +47,10 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
 let counter = 0;
 
 /** A job as the server returns it (CONTRACT.md "Job"). */
-export function makeJob(overrides: Partial<Job> = {}): Job {
+export function makeJob(overrides: Partial<ApiJob> = {}): ApiJob {
   counter += 1;
   return {
-    id: `01JTESTJOB${String(counter).padStart(16, '0')}`,
+    id: `01jtestjob${String(counter).padStart(16, '0')}`,
     repo: { owner: 'acme', name: 'widgets', cloneUrl: 'http://gitea:3000/acme/widgets.git' },
     ref: 'main',
     sha: 'a'.repeat(40),
@@ -65,7 +65,6 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     agent: null,
     steps: [],
     retryOf: null,
-    env: {},
     ...overrides,
   };
 }

@@ -1,5 +1,6 @@
-import { JOB_STATUSES, type Job, type JobStatus, type StepResult } from '@raibid/common';
+import { JOB_STATUSES, type JobStatus, type StepResult } from '@raibid/common';
 import type { Command } from 'commander';
+import type { ApiJob } from '../../api/client.js';
 import { EXIT, usageError } from '../../errors.js';
 import { type CommandContext, printJson } from '../context.js';
 import { failureReason } from '../follow.js';
@@ -38,7 +39,7 @@ function parseLimit(value: string | undefined): number | undefined {
   return limit;
 }
 
-export function jobColumns(ctx: CommandContext): Column<Job>[] {
+export function jobColumns(ctx: CommandContext): Column<ApiJob>[] {
   const now = Date.now();
   return [
     { header: 'ID', value: (job) => job.id },
@@ -74,7 +75,7 @@ function stepColumns(ctx: CommandContext): Column<StepResult>[] {
 }
 
 /** `raibid show`: the fields of a job, one per line, then its steps. */
-function printJob(ctx: CommandContext, job: Job): void {
+function printJob(ctx: CommandContext, job: ApiJob): void {
   const c = ctx.out;
   const rows: [string, string][] = [
     ['job', job.id],

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { isValidRefName, type Job, shaSchema } from '@raibid/common';
+import { isValidRefName, shaSchema } from '@raibid/common';
 import type { Command } from 'commander';
-import { ApiError, type SubmitRequest } from '../../api/client.js';
+import { ApiError, type ApiJob, type SubmitRequest } from '../../api/client.js';
 import { EXIT, type ExitCode, usageError } from '../../errors.js';
 import { type CommandContext, printJson } from '../context.js';
 import { followToEnd, summaryLine } from '../follow.js';
@@ -138,7 +138,7 @@ export async function resolveSubmission(
 }
 
 /** Submits, falling back to the checkout's remote when the server refuses local paths. */
-async function submitWithFallback(ctx: CommandContext, submission: Submission): Promise<Job> {
+async function submitWithFallback(ctx: CommandContext, submission: Submission): Promise<ApiJob> {
   for (const note of submission.notes) ctx.note(note);
   try {
     return await ctx.client.submit(submission.request);
@@ -153,7 +153,7 @@ async function submitWithFallback(ctx: CommandContext, submission: Submission): 
 }
 
 /** Output for a new job (submit, retry): its id and where to watch it; or follow it with `--wait`. */
-export async function reportNewJob(ctx: CommandContext, job: Job, wait: boolean): Promise<ExitCode> {
+export async function reportNewJob(ctx: CommandContext, job: ApiJob, wait: boolean): Promise<ExitCode> {
   const revision = `${job.ref}${job.sha ? `@${shortSha(job.sha)}` : ''}`;
   const headline = `queued job ${ctx.out.bold(job.id)} for ${repoName(job)} ${revision}`;
   if (!wait) {

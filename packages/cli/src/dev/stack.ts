@@ -1,0 +1,292 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRedis } from '@raibid/common';
+import type { Redis } from 'ioredis';
+import type { OutputStream } from '../cli/io.js';
+import { StackError } from './errors.js';
+import { StackOutput } from './output.js';
+import { ManagedProcess } from './processes.js';
+import { type StackRedis, startStackRedis } from './redis.js';
+import { LocalScaler } from './scaler.js';
+import type { ScaledJobSpec } from './scaling.js';
+
+export interface DevStackOptions {
+  /** The raibid-ci source checkout (has packages/server and packages/agent). */
+  root: string;
+  /** Redis data (AOF), agent caches and checkouts. */
+  dataDir: string;
+  port: number;
+  metricsPort: number;
+  host: string;
+  spec: ScaledJobSpec;
+  env: NodeJS.ProcessEnv;
+  stdout: OutputStream;
+  colors: StackOutput['colors'];
+}
+
+/** Grace periods on stop: agents hand back their job, the server drains, Redis writes its AOF. */
+const AGENT_STOP_MS = 15_000;
+const SERVER_STOP_MS = 10_000;
+const REDIS_STOP_MS = 10_000;
+const SERVER_READY_MS = 60_000;
+
+/** The raibid-ci checkout this module runs from: the directory with pnpm-workspace.yaml above it. */
+export function findSourceRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'pnpm-workspace.yaml')) && existsSync(path.join(dir, 'packages/server'))) {
+      return dir;
+    }
+    if (path.dirname(dir) === dir) {
+      throw new StackError(
+        'raibid dev runs from a raibid-ci source checkout; clone it and run "pnpm dev" there',
+      );
+    }
+  }
+}
+
+/** `node --import tsx <entry>`: the stack runs the TypeScript sources, no build step needed. */
+function tsxCommand(root: string, entry: string): { command: string; args: string[] } {
+  const file = path.join(root, entry);
+  if (!existsSync(file)) throw new StackError(`${entry} is missing from ${root}; is the checkout complete?`);
+  try {
+    createRequire(path.join(root, 'package.json')).resolve('tsx');
+  } catch {
+    throw new StackError(`tsx is not installed in ${root}; run "pnpm install" first`);
+  }
+  return { command: process.execPath, args: ['--import', 'tsx', file] };
+}
+
+function assertPortFree(port: number, host: string, variable: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new StackError(
+          error.code === 'EADDRINUSE'
+            ? `port ${port} is in use (another raibid dev?); stop that process or choose another with ${variable}=...`
+            : `cannot listen on ${host}:${port}: ${error.message}`,
+        ),
+      ),
+    );
+    server.listen(port, host, () => server.close(() => resolve()));
+  });
+}
+
+/** Polls GET /ready until it answers 200; fails early when the server process exits. */
+async function waitForServer(url: string, server: ManagedProcess): Promise<void> {
+  const deadline = Date.now() + SERVER_READY_MS;
+  while (Date.now() < deadline) {
+    if (!server.running) {
+      throw new StackError(
+        `the server exited (${server.exitDescription}) before it was ready; see its log above`,
+      );
+    }
+    try {
+      const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2_000) });
+      await response.body?.cancel();
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new StackError(
+    `the server did not become ready within ${SERVER_READY_MS / 1000} s; see its log above`,
+  );
+}
+
+type Stop = { reason: string; exitCode: number };
+
+/**
+ * `pnpm dev`: Redis, the server and the local scaler (which starts one-job agents), as child processes
+ * with one prefixed log. SIGINT/SIGTERM stop everything in order and wait for it; a second signal
+ * kills what is left. Resolves to the exit code: 0 after a requested stop, 1 when a part failed.
+ */
+export async function runDevStack(options: DevStackOptions): Promise<number> {
+  const output = new StackOutput(options.stdout, options.colors);
+  const c = options.colors;
+  const colorFor = (level: 'info' | 'warn' | 'error', line: string) =>
+    level === 'error' ? c.red(line) : level === 'warn' ? c.yellow(line) : line;
+  const say = (line: string, level: 'info' | 'warn' | 'error' = 'info') =>
+    output.line('dev', colorFor(level, line), c.bold);
+
+  const children: ManagedProcess[] = [];
+  const parts: {
+    redis: StackRedis | null;
+    server: ManagedProcess | null;
+    scaler: LocalScaler | null;
+    scalerRedis: Redis | null;
+  } = { redis: null, server: null, scaler: null, scalerRedis: null };
+
+  let requestStop: (stop: Stop) => void = () => {};
+  const stopRequested = new Promise<Stop>((resolve) => {
+    requestStop = resolve;
+  });
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!stopping) {
+      stopping = true;
+      say(`${signal}: stopping agents, server and Redis (${signal} again to kill them at once)`);
+      requestStop({ reason: signal, exitCode: 0 });
+      return;
+    }
+    say(`${signal} again: killing everything`, 'warn');
+    for (const child of children) child.kill();
+  };
+  // Last resort when this process ends without a clean stop: leave nothing running.
+  const killAll = () => {
+    for (const child of children) child.kill();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', killAll);
+
+  const watch = (child: ManagedProcess, what: string) => {
+    children.push(child);
+    say(`started ${what} (pid ${child.pid})`);
+    void child.exited.then(() => {
+      if (!stopping) {
+        stopping = true;
+        requestStop({ reason: `${what} exited unexpectedly (${child.exitDescription})`, exitCode: 1 });
+      }
+    });
+  };
+
+  /** Runs a start-up step unless a stop arrives first (then null). */
+  const step = async <T>(work: Promise<T>): Promise<T | null> => {
+    const result = await Promise.race([work.then((value) => ({ value })), stopRequested.then(() => null)]);
+    return result ? result.value : null;
+  };
+
+  /** Starts Redis, the server and the scaler in order; false when a stop came first. */
+  const start = async (): Promise<boolean> => {
+    const serverCommand = tsxCommand(options.root, 'packages/server/src/main.ts');
+    const agentCommand = tsxCommand(options.root, 'packages/agent/src/main.ts');
+    await assertPortFree(options.port, options.host, 'PORT');
+    await assertPortFree(options.metricsPort, options.host, 'METRICS_PORT');
+    const cacheDir = options.env.RAIBID_CACHE_DIR || path.join(options.dataDir, 'cache');
+    const workDir = options.env.RAIBID_WORK_DIR || path.join(options.dataDir, 'work');
+    await mkdir(cacheDir, { recursive: true });
+    await mkdir(workDir, { recursive: true });
+
+    const redis = await step(startStackRedis({ env: options.env, dataDir: options.dataDir, output }));
+    if (!redis) return false;
+    parts.redis = redis;
+    const redisUrl = redis.url;
+    if (redis.process) watch(redis.process, `redis-server on ${redisUrl}`);
+    else say(`using Redis at ${redisUrl} (REDIS_URL)`);
+
+    const token = options.env.RAIBID_API_TOKEN?.trim();
+    const localHost = options.host === '0.0.0.0' || options.host === '127.0.0.1';
+    const baseUrl = `http://${localHost ? 'localhost' : options.host}:${options.port}`;
+    const server = await step(
+      ManagedProcess.start({
+        name: 'server',
+        ...serverCommand,
+        env: {
+          ...options.env,
+          REDIS_URL: redisUrl,
+          PORT: String(options.port),
+          METRICS_PORT: String(options.metricsPort),
+          HOST: options.host,
+          PUBLIC_URL: options.env.PUBLIC_URL || baseUrl,
+          // The local stack, and only it, builds local repositories and may run without a token.
+          RAIBID_ALLOW_FILE_REPOS: '1',
+          RAIBID_INSECURE_NO_AUTH: token ? '0' : '1',
+        },
+        cwd: options.root,
+        output,
+        color: c.blue,
+      }),
+    );
+    if (!server) return false;
+    parts.server = server;
+    watch(server, 'server');
+    const probeUrl = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${options.port}`;
+    if ((await step(waitForServer(probeUrl, server).then(() => true))) === null) return false;
+
+    const runId = randomBytes(3).toString('hex');
+    parts.scalerRedis = createRedis(redisUrl);
+    const scaler = new LocalScaler({
+      redis: parts.scalerRedis,
+      spec: options.spec,
+      stopGraceMs: AGENT_STOP_MS,
+      log: (line, level = 'info') => output.line('scaler', colorFor(level, line), c.magenta),
+      startAgent: async (index) => {
+        // Like a pod name: unique, so a consumer left in the group by an earlier run is never reused.
+        const consumer = `raibid-agent-${runId}-${index}`;
+        const child = await ManagedProcess.start({
+          name: `agent-${index}`,
+          ...agentCommand,
+          env: {
+            ...options.env,
+            REDIS_URL: redisUrl,
+            HOSTNAME: consumer,
+            AGENT_IDLE_TIMEOUT: options.env.AGENT_IDLE_TIMEOUT || '30s',
+            RAIBID_CACHE_DIR: cacheDir,
+            RAIBID_WORK_DIR: workDir,
+          },
+          cwd: options.root,
+          output,
+          color: output.pickColor(),
+        });
+        children.push(child);
+        return { name: `agent-${index}`, consumer, process: child };
+      },
+    });
+    parts.scaler = scaler;
+    scaler.start();
+
+    const { spec } = options;
+    say(c.green(c.bold('raibid is ready')));
+    say(`  UI       ${c.cyan(baseUrl)}`);
+    say(`  API      ${c.cyan(`${baseUrl}/api/v1`)}  (RAIBID_URL=${baseUrl})`);
+    say(`  metrics  ${c.cyan(`http://localhost:${options.metricsPort}/metrics`)}`);
+    say(`  Redis    ${redisUrl}${redis.process ? `  (data in ${options.dataDir})` : ''}`);
+    say(
+      `  agents   up to ${spec.maxReplicaCount}, one job each; the scaler polls every ${spec.pollingIntervalMs / 1000}s (KEDA ScaledJob, ${spec.strategy})`,
+    );
+    say(
+      `  auth     ${token ? 'RAIBID_API_TOKEN required for writes' : 'none (local stack: RAIBID_INSECURE_NO_AUTH=1)'}`,
+    );
+    say('try: pnpm raibid submit /path/to/a/git/repo --wait    stop: Ctrl-C');
+    return true;
+  };
+
+  let exitCode = 0;
+  try {
+    await start();
+    const stop = await stopRequested;
+    if (stop.exitCode !== 0) say(stop.reason, 'error');
+    exitCode = stop.exitCode;
+  } catch (error) {
+    if (!(error instanceof StackError)) throw error;
+    say(error.message, 'error');
+    exitCode = 1;
+  } finally {
+    stopping = true;
+    await parts.scaler?.stop();
+    parts.scalerRedis?.disconnect();
+    for (const [child, graceMs] of [
+      [parts.server, SERVER_STOP_MS],
+      [parts.redis?.process ?? null, REDIS_STOP_MS],
+    ] as const) {
+      if (!child) continue;
+      const info = await child.stop(graceMs);
+      say(`${child.name} stopped (${info.signal ? `signal ${info.signal}` : `exit code ${info.code}`})`);
+    }
+    const left = children.filter((child) => child.running);
+    for (const child of left) child.kill();
+    await Promise.all(left.map((child) => child.exited));
+    say(`stopped; ${children.length} process${children.length === 1 ? '' : 'es'} started, none left running`);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', killAll);
+  }
+  return exitCode;
+}
