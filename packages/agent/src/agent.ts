@@ -71,13 +71,19 @@ export class Agent {
   shutdown(signal: string): void {
     if (this.shutdownSignal) return;
     this.shutdownSignal = signal;
-    this.options.logger.info({ signal, jobId: this.current ? 'running' : null }, 'shutting down');
+    this.options.logger.info({ signal, jobId: this.current?.jobId ?? null }, 'shutting down');
     this.current?.stop('shutdown');
   }
 
   async run(): Promise<AgentExit> {
     const { logger, loop } = this.options;
-    await this.queue.ensureGroup();
+    try {
+      await this.queue.ensureGroup();
+    } catch (error) {
+      throw new Error(
+        `cannot reach Redis at ${this.config.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')}: ${(error as Error).message}`,
+      );
+    }
     this.presence.start();
     logger.info(
       { agent: this.name, loop, idleTimeoutMs: loop ? null : this.config.AGENT_IDLE_TIMEOUT },

@@ -94,6 +94,10 @@ export class JobRun {
     });
   }
 
+  get jobId(): string {
+    return this.claimed.job.id;
+  }
+
   /** Ends the job early; the first reason wins. */
   stop(reason: StopReason): void {
     if (this.reason) return;

@@ -11,7 +11,7 @@ let agent: AgentProcess;
 
 beforeAll(async () => {
   h = await startHarness();
-  agent = h.agent({}, ['--loop']);
+  agent = await h.agent({}, ['--loop']);
 });
 afterAll(async () => {
   agent?.child.kill('SIGTERM');

@@ -19,7 +19,7 @@ async function runOne(
 ) {
   const repo = await createRepo(h.reposDir, `repo-${Math.random().toString(36).slice(2, 8)}`, files);
   const queued = await h.enqueue(repo, { env: options.jobEnv ?? {} });
-  const exit = await h.agent(options.agentEnv).exited;
+  const exit = await (await h.agent(options.agentEnv)).exited;
   const job = (await h.store.get(queued.id))!;
   const events = await h.events(queued.id);
   const text = events.map((e) => e.line).join('\n');

@@ -34,7 +34,7 @@ steps:
       'hello.txt': 'world',
     });
     const queued = await h.enqueue(repo, { env: { FROM_JOB: 'j', LEVEL: 'job' } });
-    const agent = h.agent();
+    const agent = await h.agent();
     const exit = await agent.exited;
     const job = (await h.store.get(queued.id))!;
     const events = await h.events(queued.id);
@@ -71,17 +71,17 @@ steps:
   });
 
   it('exits 0 when no job arrives within AGENT_IDLE_TIMEOUT', async () => {
-    const agent = h.agent({ AGENT_IDLE_TIMEOUT: '300ms' });
+    const agent = await h.agent({ AGENT_IDLE_TIMEOUT: '300ms' });
     expect(await agent.exited).toEqual({ code: 0, signal: null });
     expect(agent.output()).toContain('no job arrived within AGENT_IDLE_TIMEOUT');
   });
 
   it('exits 2 with one line naming a bad variable or argument', async () => {
-    const badEnv = h.agent({ RAIBID_HEARTBEAT_MS: 'often' });
+    const badEnv = await h.agent({ RAIBID_HEARTBEAT_MS: 'often' });
     expect((await badEnv.exited).code).toBe(2);
     expect(badEnv.output().trim()).toMatch(/^raibid: invalid configuration: RAIBID_HEARTBEAT_MS .*"often"/);
     expect(badEnv.output().trim().split('\n')).toHaveLength(1);
-    const badArg = h.agent({}, ['--forever']);
+    const badArg = await h.agent({}, ['--forever']);
     expect((await badArg.exited).code).toBe(2);
     expect(badArg.output().trim()).toBe(
       'raibid-agent: unknown argument "--forever"; usage: raibid-agent [--loop]',
@@ -98,7 +98,7 @@ steps:
       touch "$RAIBID_REPO_CACHE/kept"
 `),
     });
-    const agent = h.agent({}, ['--loop']);
+    const agent = await h.agent({}, ['--loop']);
     const first = await h.enqueue(repo);
     await h.waitForStatus(first.id, ['succeeded']);
     const second = await h.enqueue(repo);

@@ -50,7 +50,7 @@ describe('agent faults', () => {
     });
     try {
       const queued = await h.enqueue(repo);
-      const first = h.agent();
+      const first = await h.agent();
       const orphan = await pgidOf(queued.id, 1);
       leftovers.push(orphan); // an agent killed with -9 cannot stop its step; the pod would take it down
       await waitFor('the first run to wait', async () =>
@@ -60,7 +60,7 @@ describe('agent faults', () => {
       expect((await first.exited).signal).toBe('SIGKILL');
 
       await h.waitForStatus(queued.id, ['queued'], 10_000); // re-queued by the reaper
-      const second = h.agent();
+      const second = await h.agent();
       const job = await h.waitForStatus(queued.id, ['succeeded', 'failed', 'error', 'cancelled']);
       expect((await second.exited).code).toBe(0);
       expect(job.status).toBe('succeeded');
@@ -81,7 +81,7 @@ describe('agent faults', () => {
     const marker = path.join(h.workDir, 'sigterm-marker');
     const repo = await createRepo(h.reposDir, 'sigterm', { '.raibid.yml': slowFirstRun(marker) });
     const queued = await h.enqueue(repo);
-    const first = h.agent();
+    const first = await h.agent();
     const pgid = await pgidOf(queued.id, 1);
     leftovers.push(pgid);
     await waitFor('the first run to wait', async () =>
@@ -104,11 +104,41 @@ describe('agent faults', () => {
     expect(log).not.toContain('job failed');
     expect(await readFile(marker, 'utf8')).toBe('');
 
-    const second = h.agent();
+    const second = await h.agent();
     const job = await h.waitForStatus(queued.id, ['succeeded', 'failed', 'error', 'cancelled']);
     expect((await second.exited).code).toBe(0);
     expect(job.status).toBe('succeeded');
     expect(job.attempts).toBe(1);
     expect((await h.events(queued.id)).map((e) => e.line)).toContain('finished on attempt 1');
+  });
+
+  it('an agent whose hold lapsed stops working on the job and leaves it to the next agent', async () => {
+    const repo = await createRepo(h.reposDir, 'lapsed', {
+      '.raibid.yml': 'version: 1\nsteps:\n  - name: work\n    run: echo "pgid $$"; sleep 120\n',
+    });
+    const queued = await h.enqueue(repo);
+    // Heart-beating less often than the lease: the reaper takes the job while its step runs.
+    const agent = await h.agent({ RAIBID_HEARTBEAT_MS: '1500' });
+    const pgid = await pgidOf(queued.id, 1);
+    leftovers.push(pgid);
+    const stopReaper = startReaper({
+      queue: h.queue,
+      logs: h.logs,
+      logger: createLogger({ name: 'test-reaper', level: 'silent' }),
+      leaseMs: 300,
+      intervalMs: 100,
+    });
+    try {
+      expect(await agent.exited).toEqual({ code: 0, signal: null });
+      expect(await processesInGroup(pgid)).toEqual([]);
+      const job = (await h.store.get(queued.id))!;
+      expect(job.status).toBe('queued'); // the reaper's decision stands; the agent did not finish it
+      const log = (await h.events(queued.id)).map((e) => e.line).join('\n');
+      expect(log).toContain('re-queued for attempt 2 of 3');
+      expect(log).toMatch(/\[raibid\] agent agent-\d+ lost its hold on the job .*; stopping here/);
+      expect(log).not.toMatch(/job (succeeded|failed|cancelled)/);
+    } finally {
+      await stopReaper();
+    }
   });
 });

@@ -19,7 +19,7 @@ describe('agent: private repositories', () => {
       '.raibid.yml': 'version: 1\nsteps:\n  - { name: hi, run: "echo cloned privately; git remote -v" }\n',
     });
     const queued = await h.enqueue(repo);
-    const agent = h.agent({ GITEA_TOKEN: TOKEN, LOG_LEVEL: 'debug' });
+    const agent = await h.agent({ GITEA_TOKEN: TOKEN, LOG_LEVEL: 'debug' });
     expect((await agent.exited).code).toBe(0);
     const job = (await h.store.get(queued.id))!;
     expect(job.status).toBe('succeeded');
@@ -39,13 +39,13 @@ describe('agent: private repositories', () => {
       '.raibid.yml': 'version: 1\nsteps:\n  - { name: hi, run: "true" }\n',
     });
     const missing = await h.enqueue(repo);
-    await h.agent().exited;
+    await (await h.agent()).exited;
     expect(await h.store.get(missing.id)).toMatchObject({
       status: 'error',
       error: expect.stringMatching(/asks for credentials .*GIT_TOKEN or GITEA_TOKEN/),
     });
     const wrong = await h.enqueue(repo);
-    await h.agent({ GIT_TOKEN: 'not-the-token' }).exited;
+    await (await h.agent({ GIT_TOKEN: 'not-the-token' })).exited;
     const job = (await h.store.get(wrong.id))!;
     expect(job).toMatchObject({ status: 'error', error: expect.stringMatching(/refused the token/) });
     expect((await h.events(wrong.id)).map((e) => e.line).join('\n')).not.toContain('not-the-token');

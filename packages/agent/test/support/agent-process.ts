@@ -1,10 +1,48 @@
-// Runs the agent as a real process from its TypeScript sources, as tests need it.
+// Runs the agent as a real process, as tests need it. The sources are bundled
+// once per test file with esbuild, the way scripts/build.mjs builds dist/main.js
+// (workspace code bundled, npm dependencies external): a bundle starts in a
+// third of the time `node --import tsx src/main.ts` takes.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
-const mainTs = path.join(repoRoot, 'packages/agent/src/main.ts');
+const agentRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** Inside the agent package, so the bundle resolves its dependencies from packages/agent/node_modules. */
+const bundleDir = path.join(agentRoot, 'node_modules', '.cache', 'raibid-agent-test');
+
+let bundle: Promise<string> | null = null;
+
+/** Path of this test process's agent bundle, built on first use. */
+export function agentBundle(): Promise<string> {
+  bundle ??= (async () => {
+    await mkdir(bundleDir, { recursive: true });
+    const outfile = path.join(bundleDir, `main-${process.pid}-${Date.now()}.mjs`);
+    await build({
+      entryPoints: [path.join(agentRoot, 'src/main.ts')],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      packages: 'external',
+      // @raibid/common is TypeScript source: bundle it like the build does.
+      alias: { '@raibid/common': path.join(agentRoot, '../common/src/index.ts') },
+      logLevel: 'warning',
+    });
+    return outfile;
+  })();
+  return bundle;
+}
+
+/** Deletes the bundle (test file teardown). */
+export async function removeAgentBundle(): Promise<void> {
+  if (!bundle) return;
+  const file = await bundle;
+  bundle = null;
+  await rm(file, { force: true });
+}
 
 export interface AgentProcess {
   child: ChildProcess;
@@ -16,12 +54,12 @@ export interface AgentProcess {
 }
 
 /**
- * Starts `node --import tsx packages/agent/src/main.ts ...args` with only PATH,
- * HOME and `env` in its environment (nothing leaks in from the test runner).
+ * Starts the agent with `args`, with only PATH, HOME and `env` in its
+ * environment (nothing leaks in from the test runner).
  */
-export function spawnAgent(env: Record<string, string>, args: string[] = []): AgentProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], {
-    cwd: repoRoot,
+export async function spawnAgent(env: Record<string, string>, args: string[] = []): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [await agentBundle(), ...args], {
+    cwd: agentRoot,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type Job, JobQueue, type JobStatus, JobStore, type LogEvent, LogStore } from '@raibid/common';
 import { startRedis, type TestRedis, waitFor } from '@raibid/common/testing';
 import type { Redis } from 'ioredis';
-import { type AgentProcess, spawnAgent, stopAgent } from './agent-process.js';
+import { type AgentProcess, removeAgentBundle, spawnAgent, stopAgent } from './agent-process.js';
 import { type GitHttpServer, startGitHttpServer, type TestRepo } from './git-server.js';
 
 export interface Harness {
@@ -24,7 +24,7 @@ export interface Harness {
   /** The agent's environment for this world, plus `extra`. */
   env(extra?: Record<string, string>): Record<string, string>;
   /** Starts an agent (stopped by close() if still running). */
-  agent(extra?: Record<string, string>, args?: string[]): AgentProcess;
+  agent(extra?: Record<string, string>, args?: string[]): Promise<AgentProcess>;
   enqueue(
     repo: TestRepo,
     options?: { ref?: string; sha?: string; env?: Record<string, string> },
@@ -79,8 +79,8 @@ export async function startHarness(options: { gitToken?: string } = {}): Promise
     cacheDir,
     git,
     env,
-    agent(extra, args) {
-      const agent = spawnAgent(env(extra), args);
+    async agent(extra, args) {
+      const agent = await spawnAgent(env(extra), args);
       agents.push(agent);
       return agent;
     },
@@ -111,6 +111,7 @@ export async function startHarness(options: { gitToken?: string } = {}): Promise
     },
     async close() {
       await Promise.all(agents.map(stopAgent));
+      await removeAgentBundle();
       await git.stop();
       client.disconnect();
       await redis.stop();
