@@ -97,6 +97,7 @@ interface PageGlobals {
   scrollY: number;
   innerHeight: number;
   scrollTo(x: number, y: number): void;
+  location: { hash: string };
   document: { documentElement: { scrollHeight: number; scrollWidth: number } };
   axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: unknown[] }[] }> };
 }
@@ -165,6 +166,14 @@ describe('web UI in a browser', () => {
     await page.waitForURL(`${server.url}/?status=failed`);
     await page.locator(`tr[data-job="${failed.id}"]`).waitFor();
     expect(await page.locator('#jobs-body tr').count()).toBe(1);
+    await page.fill('#filter-repo', 'local/demo');
+    await page.click('#filters button[type="submit"]');
+    await page.waitForURL(`${server.url}/?status=failed&repo=local%2Fdemo`);
+    await page.locator(`tr[data-job="${failed.id}"]`).waitFor();
+    await page.fill('#filter-repo', 'someone/else');
+    await page.selectOption('#filter-status', '');
+    await page.waitForURL(`${server.url}/?repo=someone%2Felse`);
+    await page.locator('#jobs-empty', { hasText: 'No jobs match these filters.' }).waitFor();
     await page.goto(`${server.url}/`);
 
     // The running job's page: log lines keep arriving, with colours, as text.
@@ -184,7 +193,7 @@ describe('web UI in a browser', () => {
     await page.locator('#steps .step-running', { hasText: 'test' }).waitFor();
     await page.locator('#log .log-step#step-test').waitFor();
 
-    // Following keeps the newest line in view; picking a line stops it and links to the line.
+    // Following keeps the newest line in view; the toggle stops it; line numbers link to their line.
     expect(await page.getAttribute('#follow', 'aria-pressed')).toBe('true');
     await waitFor('the page to follow the log', () =>
       page.evaluate(() => {
@@ -192,9 +201,18 @@ describe('web UI in a browser', () => {
         return w.scrollY + w.innerHeight >= w.document.documentElement.scrollHeight - 40;
       }),
     );
+    await page.click('#follow');
+    expect(await page.getAttribute('#follow', 'aria-pressed')).toBe('false');
     await page.locator('#L2 .ln').click();
     await page.waitForURL(`${server.url}/jobs/${slow.id}#L2`);
     expect(await page.getAttribute('#L2', 'class')).toContain('selected');
+    await page.click('#follow');
+    expect(await page.getAttribute('#follow', 'aria-pressed')).toBe('true');
+    // Going to a line (here by changing the URL's #L) stops following too.
+    await page.evaluate(() => {
+      (globalThis as unknown as PageGlobals).location.hash = '#L3';
+    });
+    await page.locator('#L3.selected').waitFor();
     expect(await page.getAttribute('#follow', 'aria-pressed')).toBe('false');
     await page.click('#follow');
     expect(await page.getAttribute('#follow', 'aria-pressed')).toBe('true');

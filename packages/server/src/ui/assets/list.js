@@ -1,5 +1,5 @@
 // The job list (`/`): filters, a live-updating page of jobs, pagination, and the queue panel.
-import { getJson } from './api.js';
+import { ApiError, getJson } from './api.js';
 import {
   ageElement,
   durationElement,
@@ -131,7 +131,13 @@ async function refreshJobs() {
     showMessage(error, null);
     updated.textContent = `Updated ${formatTime(new Date().toISOString())}`;
   } catch (cause) {
-    showMessage(error, `Cannot load jobs: ${cause instanceof Error ? cause.message : cause}. Retrying…`);
+    // A 400 is a filter the server refuses: say why; anything else may pass, so keep trying.
+    const refused = cause instanceof ApiError && cause.status === 400;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    showMessage(
+      error,
+      refused ? `Cannot filter like this: ${reason}` : `Cannot load jobs: ${reason}. Retrying…`,
+    );
   }
 }
 

@@ -80,6 +80,10 @@ export class LogView {
       if (window.scrollY < this.lastScrollY - 2 && this.following && !atBottom()) this.setFollowing(false);
       this.lastScrollY = window.scrollY;
     });
+    // Before the browser jumps to a clicked line, so no frame of following scrolls it away.
+    container.addEventListener('click', (event) => {
+      if (event.target instanceof Element && event.target.closest('a.ln')) this.setFollowing(false);
+    });
     window.addEventListener('hashchange', () => {
       const line = lineOfHash(location.hash);
       if (line === null) return;
