@@ -1,6 +1,7 @@
 // Bundles each runnable package to packages/<name>/dist/main.js with esbuild.
-// Workspace packages (@raibid/*) are TypeScript sources and get bundled in;
-// third-party dependencies stay external and load from node_modules at run time.
+// Workspace packages (@raibid/*) are TypeScript sources and get bundled in, and so does
+// whatever they import that the runnable package does not declare itself (pnpm would not
+// let it resolve at run time); the package's own dependencies stay external.
 import { cp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,9 +12,7 @@ const runnable = ['server', 'agent', 'cli'];
 
 async function externalsOf(dir) {
   const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8'));
-  const common = JSON.parse(await readFile(path.join(root, 'packages/common/package.json'), 'utf8'));
-  const deps = { ...common.dependencies, ...pkg.dependencies };
-  return Object.keys(deps).filter((name) => !name.startsWith('@raibid/'));
+  return Object.keys(pkg.dependencies ?? {}).filter((name) => !name.startsWith('@raibid/'));
 }
 
 // The web UI's static files: uiPlugin reads them from `./assets/` next to its module,
@@ -35,7 +34,10 @@ for (const name of runnable) {
     format: 'esm',
     sourcemap: true,
     external: await externalsOf(dir),
-    banner: { js: '#!/usr/bin/env node' },
+    // CommonJS dependencies bundled into an ESM file still call require().
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __raibidCreateRequire } from 'node:module';\nconst require = __raibidCreateRequire(import.meta.url);",
+    },
     logLevel: 'warning',
   });
   console.log(`built packages/${name}/dist/main.js`);

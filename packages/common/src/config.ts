@@ -91,7 +91,8 @@ export function parseConfig<S extends z.ZodType>(schema: S, env: Env = process.e
   const variable = issue.path.join('.') || 'environment';
   const given = cleaned[variable];
   const shown = given === undefined ? '' : ` (got "${/TOKEN|SECRET/.test(variable) ? '***' : given}")`;
-  throw new ConfigError(`invalid configuration: ${variable} ${issue.message}${shown}`);
+  const message = issue.code === 'invalid_type' ? `must be a ${issue.expected}` : issue.message;
+  throw new ConfigError(`invalid configuration: ${variable} ${message}${shown}`);
 }
 
 /** parseConfig for a process entry point: a bad value prints one line and exits 2. */

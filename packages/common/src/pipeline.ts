@@ -76,6 +76,14 @@ function fieldName(path: readonly PropertyKey[]): string {
   }, '');
 }
 
+function problemMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_type' && / received undefined$/.test(issue.message)) {
+    return `is required (${issue.expected})`;
+  }
+  return issue.message;
+}
+
 /** The YAML node at `path`, or the deepest existing ancestor (for "missing field" errors). */
 function nodeAt(root: unknown, path: readonly PropertyKey[]): Node | null {
   let node: unknown = root;
@@ -126,8 +134,7 @@ export function parsePipeline(text: string, file = PIPELINE_FILE): Pipeline {
       return {
         line: offset === undefined ? null : lineCounter.linePos(offset).line,
         field: fieldName(issue.path),
-        message:
-          issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message,
+        message: problemMessage(issue),
       };
     }),
   );

@@ -38,7 +38,7 @@ describe('parseConfig', () => {
   });
 
   it.each([
-    [{ PORT: 'abc' }, /^invalid configuration: PORT .*\(got "abc"\)$/],
+    [{ PORT: 'abc' }, /^invalid configuration: PORT must be a number \(got "abc"\)$/],
     [{ REDIS_URL: 'http://x' }, /^invalid configuration: REDIS_URL must be a redis/],
     [{ LOG_LEVEL: 'loud' }, /^invalid configuration: LOG_LEVEL /],
     [{ GITEA_URL: 'ftp://x' }, /^invalid configuration: GITEA_URL must be an http\(s\) URL/],

@@ -65,7 +65,7 @@ steps:
 
   it('names the line and field of a missing command', () => {
     expect(problemsOf('version: 1\nsteps:\n  - name: build\n    run: make\n  - name: test\n')).toBe(
-      '.raibid.yml:5: steps[1].run: Invalid input: expected string, received undefined',
+      '.raibid.yml:5: steps[1].run: is required (string)',
     );
   });
 
