@@ -10,6 +10,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { trackConnections } from './connections.js';
 import type { ServerDeps } from './deps.js';
 import { frameworkErrorHandler, installErrorHandling } from './errors.js';
 import { docsRoutes } from './routes/docs.js';
@@ -91,6 +92,19 @@ export function buildServer(
       },
       reply.elapsedTime / 1000,
     );
+  });
+
+  // On close: in-flight requests finish; connections without one are dropped, now and
+  // as their last response ends, so close() never waits for an idle client.
+  const connections = trackConnections(app.server);
+  let idleSweep: NodeJS.Timeout | null = null;
+  app.addHook('preClose', async () => {
+    connections.dropIdle();
+    idleSweep = setInterval(() => connections.dropIdle(), 50);
+    idleSweep.unref();
+  });
+  app.addHook('onClose', async () => {
+    if (idleSweep) clearInterval(idleSweep);
   });
 
   app.register(fastifySwagger, {
