@@ -80,7 +80,7 @@ describe('plain text', () => {
     expect(await (await fetch(`${server.url}/api/v1/jobs/${job.id}/logs`)).text()).toBe('');
     const missing = await fetch(`${server.url}/api/v1/jobs/01hzzzzzzzzzzzzzzzzzzzzzzz/logs`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error.code).toBe('not_found');
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('not_found');
     const sse = await follow('01hzzzzzzzzzzzzzzzzzzzzzzz');
     expect(sse.status).toBe(404);
   });
@@ -165,7 +165,8 @@ describe('SSE follow', () => {
       headers: { accept: 'text/event-stream', 'last-event-id': 'abc' },
     });
     expect(response.status).toBe(400);
-    expect((await response.json()).error.details[0].path).toBe('headers.last-event-id');
+    const body = (await response.json()) as { error: { details: { path: string }[] } };
+    expect(body.error.details[0]!.path).toBe('headers.last-event-id');
   });
 
   it('resumes from Last-Event-ID across many reconnects with nothing lost and nothing repeated', async () => {
@@ -211,11 +212,15 @@ describe('SSE follow', () => {
   it('many followers of one job share one Redis reader: one channel, no extra connections', async () => {
     const claimed = await runningJob();
     const jobId = claimed.job.id;
-    const clientsBefore = (await server.deps.redis.client('LIST')).toString().trim().split('\n').length;
+    const clientsBefore = String(await server.deps.redis.client('LIST'))
+      .trim()
+      .split('\n').length;
     const followers = await Promise.all(Array.from({ length: 25 }, () => follow(jobId)));
     await waitFor('all connected', () => followers.every((f) => f.events.length >= 1));
     expect(server.deps.feed.followedJobs).toBe(1);
-    const clientsDuring = (await server.deps.redis.client('LIST')).toString().trim().split('\n').length;
+    const clientsDuring = String(await server.deps.redis.client('LIST'))
+      .trim()
+      .split('\n').length;
     expect(clientsDuring).toBe(clientsBefore);
 
     await server.deps.logs.append(jobId, lines(1, 200));
