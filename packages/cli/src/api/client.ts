@@ -74,9 +74,9 @@ export function parseBaseUrl(input: string): string {
   return url.toString().replace(/\/+$/, '');
 }
 
-/** One line out of the `details` of an API error (zod issues or a string), if there is something useful. */
-function detailsSummary(details: unknown): string {
-  if (typeof details === 'string') return details;
+/** What the `details` of an API error (field issues or a string) add to its message, as one line. */
+function detailsSummary(message: string, details: unknown): string {
+  if (typeof details === 'string') return message.includes(details) ? '' : details;
   const list = Array.isArray(details)
     ? details
     : details && typeof details === 'object' && 'issues' in details && Array.isArray(details.issues)
@@ -84,6 +84,7 @@ function detailsSummary(details: unknown): string {
       : [];
   const parts = list.slice(0, 3).flatMap((issue: unknown) => {
     if (!issue || typeof issue !== 'object' || !('message' in issue)) return [];
+    if (message.includes(String(issue.message))) return [];
     const where = 'path' in issue ? issue.path : '';
     const path = Array.isArray(where) ? where.join('.') : typeof where === 'string' ? where : '';
     return [path ? `${path}: ${String(issue.message)}` : String(issue.message)];
@@ -268,12 +269,12 @@ export class ApiClient {
       );
     }
     const { code, message, details } = body.error;
-    const summary = detailsSummary(details);
+    const summary = detailsSummary(message, details);
     let hint = '';
     if (status === 401 || status === 403) {
       hint = this.token ? ' (check RAIBID_API_TOKEN)' : " (set RAIBID_API_TOKEN to the server's token)";
     }
-    const described = summary && !message.includes(summary) ? `${message}: ${summary}` : message;
+    const described = summary ? `${message}: ${summary}` : message;
     return new ApiError(`${described}${hint}`, status, code, details);
   }
 }

@@ -15,6 +15,8 @@ const PINO_BASE_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'name', 'm
 const MAX_VALUE_CHARS = 300;
 
 function scalar(value: unknown): string {
+  // Durations such as fastify's responseTime: 2519.127065999999 → 2519.1
+  if (typeof value === 'number' && !Number.isInteger(value)) return String(Math.round(value * 10) / 10);
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   const quoted = typeof value === 'string' && /[\s"=]/.test(value) ? JSON.stringify(value) : text;
   return quoted.length > MAX_VALUE_CHARS ? `${quoted.slice(0, MAX_VALUE_CHARS)}…` : quoted;
@@ -75,7 +77,8 @@ const SOURCE_COLORS = ['cyan', 'green', 'yellow', 'blue', 'magenta'] as const;
  * process's name in its color (`12:00:01 server  │ listening ...`).
  */
 export class StackOutput {
-  private width = 6;
+  /** Wide enough for `agent-10`, so the columns rarely shift. */
+  private width = 8;
   private nextColor = 0;
 
   constructor(

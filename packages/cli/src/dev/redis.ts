@@ -50,6 +50,7 @@ async function waitForRedis(url: string, timeoutMs: number, exited?: Promise<unk
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     });
+    client.on('error', () => {}); // connect() rejects with the same error; retried below
     try {
       await client.connect();
       const info = await client.info('server');

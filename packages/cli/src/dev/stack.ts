@@ -212,6 +212,7 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
 
     const runId = randomBytes(3).toString('hex');
     parts.scalerRedis = createRedis(redisUrl);
+    parts.scalerRedis.on('error', () => {}); // a lost connection shows up as a failed scaler check
     const scaler = new LocalScaler({
       redis: parts.scalerRedis,
       spec: options.spec,
