@@ -216,7 +216,7 @@ describe('web UI in a browser', () => {
     expect(await page.getAttribute('#follow', 'aria-pressed')).toBe('false');
     await page.click('#follow');
     expect(await page.getAttribute('#follow', 'aria-pressed')).toBe('true');
-    await page.screenshot({ path: path.join(OUT, 'job-running.png'), fullPage: true });
+    await page.screenshot({ path: path.join(OUT, 'job-running.png') });
 
     // Cancel: the first write asks for the token once, in a dialog.
     await page.click('#cancel');
