@@ -2,13 +2,14 @@
 // server, local scaler, real one-job agents), a real git server over smart HTTP and a local checkout,
 // jobs submitted and followed with `pnpm raibid`, then Ctrl-C, after which nothing may be left running.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { type Job, JobStore } from '@raibid/common';
 import { waitFor } from '@raibid/common/testing';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRepo, type GitHttpServer, startGitHttpServer } from '../../agent/test/support/git-server.js';
 import { freePort } from '../src/dev/redis.js';
@@ -19,6 +20,7 @@ const STARTUP_MS = 90_000;
 
 let tmp: string;
 let gate: string;
+let stepPidFile: string;
 let dataDir: string;
 let gitServer: GitHttpServer;
 let checkout: TestRepo;
@@ -82,12 +84,16 @@ const matching = (pattern: RegExp) => lines.filter((line) => pattern.test(line))
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'raibid-e2e-'));
   gate = path.join(tmp, 'gate');
+  stepPidFile = path.join(tmp, 'step.pid');
   dataDir = path.join(tmp, 'data');
   const gitRoot = path.join(tmp, 'git');
   await createRepo(gitRoot, 'acme/widgets', {
     'README.md': 'widgets\n',
     '.raibid.yml':
       'version: 1\nsteps:\n  - name: greet\n    run: echo "hello from widgets" && test -f README.md\n',
+  });
+  await createRepo(gitRoot, 'acme/forever', {
+    '.raibid.yml': `version: 1\nsteps:\n  - name: forever\n    run: echo $$ > ${stepPidFile}; while true; do sleep 0.1; done\n`,
   });
   await createRepo(gitRoot, 'acme/held', {
     '.raibid.yml': `version: 1\nsteps:\n  - name: wait\n    run: while [ ! -e ${gate} ]; do sleep 0.1; done; echo released\n`,
@@ -244,20 +250,67 @@ describe('pnpm dev, end to end', { timeout: 120_000 }, () => {
     expect(matching(/scaler\s+│ .*→ starting \d agents?/).length).toBeGreaterThanOrEqual(3);
   });
 
-  it('Ctrl-C stops everything cleanly and leaves nothing running', async () => {
+  it('Ctrl-C mid-job stops everything cleanly, hands the job back, and leaves nothing running', async () => {
+    // A job whose step runs until it is killed, and records its pid to prove it was.
+    const submitted = await raibid(['submit', gitServer.url('acme/forever'), '--json']);
+    const id = JSON.parse(submitted.stdout).id as string;
+    const stepPid = await waitFor('the step to start', async () =>
+      Number((await readFile(stepPidFile, 'utf8').catch(() => '')) || 0),
+    );
+    expect(isAlive(stepPid)).toBe(true);
+
     const pids = reportedPids();
-    expect(pids.length).toBeGreaterThanOrEqual(7); // redis, server, five agents
+    expect(pids.length).toBeGreaterThanOrEqual(3); // redis, server, the agent running the job (and earlier ones)
     process.kill(-dev.pid!, 'SIGINT');
     // pnpm waits for the stack, then re-raises the SIGINT on itself (pnpm/pnpm#9938): no exit code to check.
     await devExit;
     expect(matching(/dev\s+│ SIGINT: stopping agents, server and Redis/)).toHaveLength(1);
+    expect(matching(/agent-\d+\s+│ shutting down signal=SIGTERM/)).toHaveLength(1);
     expect(matching(/dev\s+│ server stopped \(exit code 0\)/)).toHaveLength(1);
     expect(matching(/dev\s+│ redis stopped \(exit code 0\)/)).toHaveLength(1);
     expect(matching(/dev\s+│ stopped; \d+ processes started, none left running$/)).toHaveLength(1);
-    for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);
-    // Nothing is left in the stack's process group either.
-    expect(() => process.kill(-dev.pid!, 0)).toThrow(/ESRCH/);
-    // Redis persisted to its append-only file in the data dir, so a restart keeps the jobs.
-    expect(existsSync(path.join(dataDir, 'redis', 'appendonlydir'))).toBe(true);
+    for (const pid of [...pids, stepPid]) expect(isAlive(pid), `pid ${pid}`).toBe(false);
+    // Nothing stays in the stack's process group either (pnpm and the stack itself exit right after).
+    await waitFor('the process group to be empty', () => !isAlive(-dev.pid!));
+
+    // Redis kept everything in its append-only file: the interrupted job is queued again for the next start.
+    const job = await readJobFromAof(id);
+    expect(job).toMatchObject({ status: 'queued', attempts: 0, agent: null });
   });
 });
+
+/** Loads the stack's AOF into a private redis-server and reads one job record from it. */
+async function readJobFromAof(id: string): Promise<Job | null> {
+  const socket = path.join(tmp, 'aof.sock');
+  const redis = spawn(
+    'redis-server',
+    [
+      '--port',
+      '0',
+      '--unixsocket',
+      socket,
+      '--dir',
+      path.join(dataDir, 'redis'),
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+    ],
+    { stdio: 'ignore' },
+  );
+  const client = new Redis({ path: socket, lazyConnect: true, retryStrategy: () => 50 });
+  client.on('error', () => {}); // refused until redis-server listens; waited for below
+  try {
+    await waitFor('the AOF to load', async () => {
+      await client.connect().catch(() => {});
+      return (await client.ping()) === 'PONG';
+    });
+    return await new JobStore(client).get(id);
+  } finally {
+    client.disconnect();
+    await new Promise((resolve) => {
+      redis.once('exit', resolve);
+      redis.kill('SIGTERM');
+    });
+  }
+}

@@ -28,7 +28,7 @@ export interface CommandContext {
 export function createContext(command: Command, io: CliIo): CommandContext {
   const options = command.optsWithGlobals<GlobalOptions>();
   const client = new ApiClient({
-    baseUrl: options.url ?? io.env.RAIBID_URL ?? 'http://localhost:8080',
+    baseUrl: options.url ?? (io.env.RAIBID_URL || 'http://localhost:8080'),
     token: io.env.RAIBID_API_TOKEN,
   });
   const progress = new Progress(io.stderr);

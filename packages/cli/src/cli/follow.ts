@@ -48,11 +48,11 @@ export async function followToEnd(
 ): Promise<FollowResult> {
   let current = job;
   const since = Date.now();
+  // The job id was printed already; keep the line short enough for any terminal.
   const spinnerText = () => {
-    if (current.status === 'queued')
-      return `job ${current.id} queued, waiting for an agent ${elapsed(since)}`;
+    if (current.status === 'queued') return `queued, waiting for an agent  ${elapsed(since)}`;
     const step = current.steps.find((s) => s.status === 'running');
-    return `job ${current.id} ${current.status}${step ? `: ${step.name}` : ''} ${elapsed(since)}`;
+    return `${current.status}${step ? `: ${step.name}` : ''}  ${elapsed(since)}`;
   };
   ctx.progress.set(spinnerText);
   try {

@@ -34,6 +34,7 @@ const AGENT_STOP_MS = 15_000;
 const SERVER_STOP_MS = 10_000;
 const REDIS_STOP_MS = 10_000;
 const SERVER_READY_MS = 60_000;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** The raibid-ci checkout this module runs from: the directory with pnpm-workspace.yaml above it. */
 export function findSourceRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
@@ -142,8 +143,8 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
   const killAll = () => {
     for (const child of children) child.kill();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP: the terminal went away; without a handler Node would die and leave the children running.
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   process.on('exit', killAll);
 
   const watch = (child: ManagedProcess, what: string) => {
@@ -285,8 +286,7 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     for (const child of left) child.kill();
     await Promise.all(left.map((child) => child.exited));
     say(`stopped; ${children.length} process${children.length === 1 ? '' : 'es'} started, none left running`);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     process.off('exit', killAll);
   }
   return exitCode;
