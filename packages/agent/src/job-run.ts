@@ -76,6 +76,8 @@ export class JobRun {
   private readonly controller = new AbortController();
   private reason: StopReason | null = null;
   private steps: StepResult[] = [];
+  /** The commit checked out, recorded on the job with the steps. */
+  private sha: string | undefined;
   private readonly log: JobLog;
   private readonly started = Date.now();
 
@@ -171,6 +173,7 @@ export class JobRun {
     this.log.system(
       `[raibid] checked out ${commit.sha}${commit.subject ? ` "${commit.subject}"` : ''} in ${formatElapsed(Date.now() - checkoutStarted)}`,
     );
+    this.sha = commit.sha;
     this.throwIfStopped();
 
     const plan = await loadPipeline(workspace);
@@ -370,6 +373,6 @@ export class JobRun {
 
   /** Records step progress; a refusal means the job is no longer ours. */
   private async recordSteps(): Promise<void> {
-    if (!(await this.ctx.queue.updateSteps(this.claimed, this.steps))) this.stop('lost');
+    if (!(await this.ctx.queue.updateSteps(this.claimed, this.steps, this.sha))) this.stop('lost');
   }
 }

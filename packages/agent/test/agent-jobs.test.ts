@@ -47,6 +47,14 @@ describe('agent: jobs', () => {
     expect(text).toContain(`sha=${repo.commits[0]}`);
   });
 
+  it('records the commit it checked out on a job submitted by ref', async () => {
+    const { repo, job } = await runOne({
+      '.raibid.yml': pipeline('steps:\n  - { name: ok, run: "true" }\n'),
+    });
+    expect(job.status).toBe('succeeded');
+    expect(job.sha).toBe(repo.commits[repo.commits.length - 1]);
+  });
+
   it('fails the job at a failing step, keeps its exit code and skips the rest', async () => {
     const { job, text } = await runOne({
       '.raibid.yml': pipeline(`steps:

@@ -199,12 +199,16 @@ export class JobQueue {
     return job.status === 'running' && job.agent === claimed.consumer && job.attempts === claimed.attempt;
   }
 
-  /** Records step progress of a running job. Returns false if the job is no longer this claim's. */
-  async updateSteps(claimed: ClaimedJob, steps: Job['steps']): Promise<boolean> {
+  /**
+   * Records progress of a running job: its steps and, once checked out, the commit
+   * it runs (a job submitted by ref only learns its sha here). Returns false if the
+   * job is no longer this claim's.
+   */
+  async updateSteps(claimed: ClaimedJob, steps: Job['steps'], sha?: string): Promise<boolean> {
     let owned = false;
     await this.store.update(claimed.job.id, (job) => {
       owned = this.owns(claimed, job);
-      return owned ? { job: { ...job, steps } } : null;
+      return owned ? { job: { ...job, steps, sha: sha ?? job.sha } } : null;
     });
     return owned;
   }
