@@ -1,9 +1,11 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { startRedis, waitFor } from '@raibid/common/testing';
 import pc from 'picocolors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPinoLine, StackOutput } from '../src/dev/output.js';
@@ -98,5 +100,78 @@ describe('raibid dev start-up errors', () => {
       code: 2,
       stderr: 'raibid: --port must be a port number, got "99999"\n',
     });
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts `raibid dev` in its own process group, sends SIGINT once `when` matches a line, returns what it said. */
+async function interruptDuringStartup(when: RegExp, extraEnv: Record<string, string>, dataDir: string) {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NO_COLOR: '1',
+    PORT: String(await freePort()),
+    METRICS_PORT: String(await freePort()),
+    ...extraEnv,
+  };
+  if (!extraEnv.REDIS_URL) delete env.REDIS_URL;
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'dev', '--data-dir', dataDir], {
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  let sent = false;
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    if (!sent && when.test(line)) {
+      sent = true;
+      process.kill(-child.pid!, 'SIGINT');
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const pids = lines.flatMap((line) => [...line.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1])));
+  return { code, lines: lines.map((line) => line.slice(9)), pids, group: child.pid! };
+}
+
+describe('Ctrl-C while the stack starts', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'raibid-dev-stop-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('stops the redis-server it just started, and exits 0', async () => {
+    const run = await interruptDuringStartup(/started redis-server/, {}, dir);
+    expect(run.code).toBe(0);
+    expect(run.lines).toContain(
+      'dev      │ SIGINT: stopping agents, server and Redis (SIGINT again to kill them at once)',
+    );
+    expect(run.lines.at(-1)).toMatch(/^dev {6}│ stopped; [12] process(es)? started, none left running$/);
+    expect(run.pids.length).toBeGreaterThanOrEqual(1);
+    for (const pid of run.pids) expect(isAlive(pid)).toBe(false);
+    await waitFor('the process group to be empty', () => !isAlive(-run.group));
+  });
+
+  it('with REDIS_URL, stops the server it started and leaves that Redis alone', async () => {
+    const redis = await startRedis();
+    try {
+      const run = await interruptDuringStartup(/started server/, { REDIS_URL: redis.url }, dir);
+      expect(run.code).toBe(0);
+      expect(run.lines[0]).toBe(`dev      │ using Redis at ${redis.url} (REDIS_URL)`);
+      expect(run.lines.at(-1)).toBe('dev      │ stopped; 1 process started, none left running');
+      expect(run.pids).toHaveLength(1);
+      expect(isAlive(run.pids[0]!)).toBe(false);
+      expect(await redis.client().ping()).toBe('PONG');
+    } finally {
+      await redis.stop();
+    }
   });
 });

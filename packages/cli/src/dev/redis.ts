@@ -74,8 +74,9 @@ async function waitForRedis(url: string, timeoutMs: number, exited?: Promise<unk
 }
 
 /**
- * Redis for the stack: REDIS_URL when set; otherwise a redis-server child on a free port of
- * 127.0.0.1, persisting to an append-only file in `<dataDir>/redis` so jobs survive restarts.
+ * Redis for the stack: REDIS_URL when set; otherwise a redis-server child (just spawned, see
+ * redisReady) on a free port of 127.0.0.1, persisting to an append-only file in `<dataDir>/redis`
+ * so jobs survive restarts.
  */
 export async function startStackRedis(options: {
   env: NodeJS.ProcessEnv;
@@ -83,10 +84,7 @@ export async function startStackRedis(options: {
   output: StackOutput;
 }): Promise<StackRedis> {
   const given = options.env.REDIS_URL?.trim();
-  if (given) {
-    await waitForRedis(given, 5_000);
-    return { url: given, process: null };
-  }
+  if (given) return { url: given, process: null };
 
   let version: string;
   try {
@@ -129,12 +127,15 @@ export async function startStackRedis(options: {
     output: options.output,
     color: options.output.colors.red,
   });
-  const url = `redis://127.0.0.1:${port}`;
-  try {
-    await waitForRedis(url, 10_000, child.exited);
-  } catch (error) {
-    await child.stop(5_000);
-    throw error;
-  }
-  return { url, process: child };
+  return { url: `redis://127.0.0.1:${port}`, process: child };
+}
+
+/**
+ * Resolves when the stack's Redis answers and is 7+; fails with one line otherwise (and at once when
+ * the redis-server child exits). The caller stops the child.
+ */
+export function redisReady(redis: StackRedis): Promise<void> {
+  return redis.process
+    ? waitForRedis(redis.url, 10_000, redis.process.exited)
+    : waitForRedis(redis.url, 5_000);
 }

@@ -11,7 +11,7 @@ import type { OutputStream } from '../cli/io.js';
 import { StackError } from './errors.js';
 import { StackOutput } from './output.js';
 import { ManagedProcess } from './processes.js';
-import { type StackRedis, startStackRedis } from './redis.js';
+import { redisReady, startStackRedis } from './redis.js';
 import { LocalScaler } from './scaler.js';
 import type { ScaledJobSpec } from './scaling.js';
 
@@ -118,11 +118,11 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
 
   const children: ManagedProcess[] = [];
   const parts: {
-    redis: StackRedis | null;
+    redisProcess: ManagedProcess | null;
     server: ManagedProcess | null;
     scaler: LocalScaler | null;
     scalerRedis: Redis | null;
-  } = { redis: null, server: null, scaler: null, scalerRedis: null };
+  } = { redisProcess: null, server: null, scaler: null, scalerRedis: null };
 
   let requestStop: (stop: Stop) => void = () => {};
   const stopRequested = new Promise<Stop>((resolve) => {
@@ -158,14 +158,12 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     });
   };
 
-  /** Runs a start-up step unless a stop arrives first (then null). */
-  const step = async <T>(work: Promise<T>): Promise<T | null> => {
-    const result = await Promise.race([work.then((value) => ({ value })), stopRequested.then(() => null)]);
-    return result ? result.value : null;
-  };
+  /** Waits for a start-up step; false when a stop arrives first (what was started is stopped in order). */
+  const untilStopped = (work: Promise<void>): Promise<boolean> =>
+    Promise.race([work.then(() => true), stopRequested.then(() => false)]);
 
-  /** Starts Redis, the server and the scaler in order; false when a stop came first. */
-  const start = async (): Promise<boolean> => {
+  /** Starts Redis, the server and the scaler in order; returns early when a stop comes first. */
+  const start = async (): Promise<void> => {
     const serverCommand = tsxCommand(options.root, 'packages/server/src/main.ts');
     const agentCommand = tsxCommand(options.root, 'packages/agent/src/main.ts');
     await assertPortFree(options.port, options.host, 'PORT');
@@ -175,41 +173,40 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     await mkdir(cacheDir, { recursive: true });
     await mkdir(workDir, { recursive: true });
 
-    const redis = await step(startStackRedis({ env: options.env, dataDir: options.dataDir, output }));
-    if (!redis) return false;
-    parts.redis = redis;
+    const redis = await startStackRedis({ env: options.env, dataDir: options.dataDir, output });
+    if (redis.process) {
+      parts.redisProcess = redis.process;
+      watch(redis.process, `redis-server on ${redis.url}`);
+    }
+    if (!(await untilStopped(redisReady(redis)))) return;
     const redisUrl = redis.url;
-    if (redis.process) watch(redis.process, `redis-server on ${redisUrl}`);
-    else say(`using Redis at ${redisUrl} (REDIS_URL)`);
+    if (!redis.process) say(`using Redis at ${redisUrl} (REDIS_URL)`);
 
     const token = options.env.RAIBID_API_TOKEN?.trim();
     const localHost = options.host === '0.0.0.0' || options.host === '127.0.0.1';
     const baseUrl = `http://${localHost ? 'localhost' : options.host}:${options.port}`;
-    const server = await step(
-      ManagedProcess.start({
-        name: 'server',
-        ...serverCommand,
-        env: {
-          ...options.env,
-          REDIS_URL: redisUrl,
-          PORT: String(options.port),
-          METRICS_PORT: String(options.metricsPort),
-          HOST: options.host,
-          PUBLIC_URL: options.env.PUBLIC_URL || baseUrl,
-          // The local stack, and only it, builds local repositories and may run without a token.
-          RAIBID_ALLOW_FILE_REPOS: '1',
-          RAIBID_INSECURE_NO_AUTH: token ? '0' : '1',
-        },
-        cwd: options.root,
-        output,
-        color: c.blue,
-      }),
-    );
-    if (!server) return false;
+    const server = await ManagedProcess.start({
+      name: 'server',
+      ...serverCommand,
+      env: {
+        ...options.env,
+        REDIS_URL: redisUrl,
+        PORT: String(options.port),
+        METRICS_PORT: String(options.metricsPort),
+        HOST: options.host,
+        PUBLIC_URL: options.env.PUBLIC_URL || baseUrl,
+        // The local stack, and only it, builds local repositories and may run without a token.
+        RAIBID_ALLOW_FILE_REPOS: '1',
+        RAIBID_INSECURE_NO_AUTH: token ? '0' : '1',
+      },
+      cwd: options.root,
+      output,
+      color: c.blue,
+    });
     parts.server = server;
     watch(server, 'server');
     const probeUrl = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${options.port}`;
-    if ((await step(waitForServer(probeUrl, server).then(() => true))) === null) return false;
+    if (!(await untilStopped(waitForServer(probeUrl, server)))) return;
 
     const runId = randomBytes(3).toString('hex');
     parts.scalerRedis = createRedis(redisUrl);
@@ -257,7 +254,6 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
       `  auth     ${token ? 'RAIBID_API_TOKEN required for writes' : 'none (local stack: RAIBID_INSECURE_NO_AUTH=1)'}`,
     );
     say('try: pnpm raibid submit /path/to/a/git/repo --wait    stop: Ctrl-C');
-    return true;
   };
 
   let exitCode = 0;
@@ -276,7 +272,7 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     parts.scalerRedis?.disconnect();
     for (const [child, graceMs] of [
       [parts.server, SERVER_STOP_MS],
-      [parts.redis?.process ?? null, REDIS_STOP_MS],
+      [parts.redisProcess, REDIS_STOP_MS],
     ] as const) {
       if (!child) continue;
       const info = await child.stop(graceMs);
