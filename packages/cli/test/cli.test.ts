@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -496,5 +496,31 @@ describe('the raibid executable', () => {
       env: { ...process.env, RAIBID_URL: stub.url, NO_COLOR: '1' },
     }).catch((e: { code: number; stderr: string }) => e);
     expect(error).toMatchObject({ code: 2, stderr: 'raibid: job nope does not exist\n' });
+  });
+
+  it('exits quietly when its reader closes the pipe early (raibid ls | head -1)', async () => {
+    const now = new Date().toISOString();
+    const agents = Array.from({ length: 2_000 }, (_, i) => ({
+      name: `agent-${i}`,
+      jobId: null,
+      lastSeen: now,
+      startedAt: now,
+      pid: i,
+      host: 'box',
+    }));
+    stub.routes.set('GET /api/v1/agents', (_req, res) => json(res, 200, { agents }));
+    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'agents', '--json'], {
+      env: { ...process.env, RAIBID_URL: stub.url, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
