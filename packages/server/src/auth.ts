@@ -31,7 +31,7 @@ export function requireApiToken(config: ApiAuthConfig): onRequestHookHandler {
       throw new ApiError(
         401,
         'unauthorized',
-        'API writes are disabled: the server has no RAIBID_API_TOKEN set; set it on the server, then ' + HOW,
+        `API writes are disabled: the server has no RAIBID_API_TOKEN set; set it on the server, then ${HOW}`,
       );
     }
     const header = request.headers.authorization;

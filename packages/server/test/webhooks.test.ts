@@ -257,6 +257,16 @@ describe('events', () => {
     expect(formResponse.statusCode).toBe(415);
     expect(formResponse.json().error.code).toBe('unsupported_media_type');
   });
+
+  it('413 for a body over 1 MiB, before any parsing', async () => {
+    const big = Buffer.from(
+      JSON.stringify({ ...json('push-branch.json'), padding: 'x'.repeat(1024 * 1024) }),
+    );
+    const response = await deliver('push', big);
+    expect(response.statusCode).toBe(413);
+    expect(response.json().error.code).toBe('payload_too_large');
+    expect(await jobCount()).toBe(0);
+  });
 });
 
 describe('duplicate deliveries', () => {

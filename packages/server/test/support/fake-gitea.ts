@@ -46,24 +46,38 @@ export async function startFakeGitea(token = 'gitea-token-abc'): Promise<FakeGit
 
   const handle = (req: IncomingMessage, res: ServerResponse, raw: string): void => {
     state.requests++;
-    const status = failing ?? (failures.left > 0 ? (failures.left--, failures.status) : null);
+    let status = failing;
+    if (status === null && failures.left > 0) {
+      failures.left--;
+      status = failures.status;
+    }
     if (status === 0) {
       req.socket.destroy();
       return;
     }
-    if (status !== null) return send(res, status, { message: 'simulated failure' });
+    if (status !== null) {
+      send(res, status, { message: 'simulated failure' });
+      return;
+    }
     const match = req.method === 'POST' ? PATH.exec(req.url ?? '') : null;
-    if (!match) return send(res, 404, { message: 'not found' });
-    if (req.headers.authorization !== `token ${token}`)
-      return send(res, 401, { message: 'token is required' });
+    if (!match) {
+      send(res, 404, { message: 'not found' });
+      return;
+    }
+    if (req.headers.authorization !== `token ${token}`) {
+      send(res, 401, { message: 'token is required' });
+      return;
+    }
     if (!String(req.headers['content-type']).startsWith('application/json')) {
-      return send(res, 415, { message: 'content type' });
+      send(res, 415, { message: 'content type' });
+      return;
     }
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(raw);
     } catch {
-      return send(res, 422, { message: 'invalid JSON' });
+      send(res, 422, { message: 'invalid JSON' });
+      return;
     }
     const keys = Object.keys(body).sort();
     const expected = ['context', 'description', 'state', 'target_url'];
@@ -74,7 +88,8 @@ export async function startFakeGitea(token = 'gitea-token-abc'): Promise<FakeGit
       typeof body.description !== 'string' ||
       typeof body.context !== 'string'
     ) {
-      return send(res, 422, { message: `bad CreateStatusOption: ${raw}` });
+      send(res, 422, { message: `bad CreateStatusOption: ${raw}` });
+      return;
     }
     const [, owner, repo, sha] = match as unknown as [string, string, string, string];
     statuses.push({
