@@ -281,6 +281,7 @@ describe('SSE follow', () => {
       afterSeq: 0,
       feed: server.deps.feed,
       logs: server.deps.logs,
+      store: server.deps.store,
       logger: server.deps.logger,
       lingerMs: 0,
     });
@@ -302,6 +303,35 @@ describe('SSE follow', () => {
     } finally {
       follower.destroy();
     }
+  });
+
+  it('ends even when the job ended between reading it and starting to watch', async () => {
+    const claimed = await runningJob();
+    const seen = new Promise<void>((resolve) => {
+      const off = server.deps.feed.onJobEvent((event) => {
+        if (event.job.id === claimed.job.id && event.job.status === 'succeeded') {
+          off();
+          resolve();
+        }
+      });
+    });
+    await server.deps.queue.finish(claimed, { status: 'succeeded' });
+    await seen; // the feed has gone past the final event; nobody was watching
+    const follower = new LogFollower({
+      jobId: claimed.job.id,
+      job: claimed.job, // the stale read: still running
+      afterSeq: 0,
+      feed: server.deps.feed,
+      logs: server.deps.logs,
+      store: server.deps.store,
+      logger: server.deps.logger,
+      lingerMs: 0,
+    });
+    const text: string[] = [];
+    for await (const chunk of follower) text.push(String(chunk));
+    const { events } = parseSse(text.join(''));
+    expect(statusesOf(events)).toEqual(['running', 'succeeded']);
+    expect(events.at(-1)?.event).toBe('end');
   });
 
   it('closes open streams when the server shuts down, and app.close() does not wait for them', async () => {

@@ -4,6 +4,7 @@ import {
   isTransition,
   type Job,
   type JobEvent,
+  type JobStore,
   type LogEvent,
   type LogStore,
 } from '@raibid/common';
@@ -19,6 +20,7 @@ export interface LogFollowerOptions {
   afterSeq: number;
   feed: LiveFeed;
   logs: LogStore;
+  store: JobStore;
   logger: FastifyBaseLogger;
   /** Comment line sent this often so proxies keep the connection open. */
   keepAliveMs?: number;
@@ -79,7 +81,10 @@ export class LogFollower extends Readable implements JobWatcher {
     if (isFinalStatus(options.job.status)) {
       this.finalJob = options.job;
       this.phase = 'ending';
-    } else this.unwatch = options.feed.watch(options.jobId, this);
+    } else {
+      this.unwatch = options.feed.watch(options.jobId, this);
+      void this.recheck();
+    }
     this.keepAlive = setInterval(() => {
       if (!this.paused && !this.finished) this.push(': keep-alive\n\n');
     }, this.options.keepAliveMs);
@@ -110,11 +115,32 @@ export class LogFollower extends Readable implements JobWatcher {
   }
 
   onEvent(event: JobEvent): void {
-    if (this.finished || this.phase !== 'live' || !isTransition(event)) return;
+    if (this.finished || this.phase !== 'live' || !isTransition(event) || this.finalPending()) return;
     const queued = this.pendingStatuses[this.pendingStatuses.length - 1]?.status ?? this.lastStatus;
     if (event.job.status === queued) return;
     this.pendingStatuses.push(event.job);
     // Send every line written before this transition first.
+    void this.catchUp();
+  }
+
+  private finalPending(): boolean {
+    return this.pendingStatuses.some((job) => isFinalStatus(job.status));
+  }
+
+  /**
+   * The job was read before this follower was watching: if it ended in between, the feed
+   * will not say so, and the stream would never end. Read it again now that we watch.
+   */
+  private async recheck(): Promise<void> {
+    let job: Job | null;
+    try {
+      job = await this.options.store.get(this.options.jobId);
+    } catch (error) {
+      this.options.logger.error({ err: error, jobId: this.options.jobId }, 'log follow: cannot re-read job');
+      return;
+    }
+    if (!job || !isFinalStatus(job.status) || this.phase !== 'live' || this.finalPending()) return;
+    this.pendingStatuses.push(job);
     void this.catchUp();
   }
 

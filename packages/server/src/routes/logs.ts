@@ -65,6 +65,7 @@ export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, op
         afterSeq: request.headers['last-event-id'] ?? 0,
         feed,
         logs,
+        store,
         logger: request.log,
         ...(options.keepAliveMs === undefined ? {} : { keepAliveMs: options.keepAliveMs }),
         ...(options.lingerMs === undefined ? {} : { lingerMs: options.lingerMs }),
