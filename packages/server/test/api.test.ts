@@ -1,23 +1,9 @@
 import { cancelKey, JOBS_STREAM, type Job } from '@raibid/common';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { API_TOKEN, AUTH, startRedis, startTestServer, type TestServer } from './support/server.js';
+import { describe, expect, it } from 'vitest';
+import { API_TOKEN, AUTH, startRedis, startTestServer, useRedis, useTestServer } from './support/server.js';
 
-let redis: Awaited<ReturnType<typeof startRedis>>;
-let server: TestServer;
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
-beforeEach(async () => {
-  await redis.flush();
-  server = await startTestServer(redis);
-});
-afterEach(async () => {
-  await server.close();
-});
+const redis = useRedis();
+const server = useTestServer(redis);
 
 const SHA = 'a'.repeat(40);
 

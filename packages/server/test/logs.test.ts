@@ -8,30 +8,16 @@ import {
   type NewJob,
 } from '@raibid/common';
 import { waitFor } from '@raibid/common/testing';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LogFollower } from '../src/live/log-follower.js';
-import { startRedis, startTestServer, type TestServer } from './support/server.js';
+import { useRedis, useTestServer } from './support/server.js';
 import { openSse, parseSse, type SseConnection, type SseEvent } from './support/sse.js';
 
-let redis: Awaited<ReturnType<typeof startRedis>>;
-let server: TestServer;
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
-beforeEach(async () => {
-  await redis.flush();
-  server = await startTestServer(redis, {
-    listen: true,
-    env: { RAIBID_LOG_CAP_BYTES: String(64 * 1024 * 1024) },
-    app: { logs: { keepAliveMs: 100, lingerMs: 50 } },
-  });
-});
-afterEach(async () => {
-  await server.close();
+const redis = useRedis();
+const server = useTestServer(redis, {
+  listen: true,
+  env: { RAIBID_LOG_CAP_BYTES: String(64 * 1024 * 1024) },
+  app: { logs: { keepAliveMs: 100, lingerMs: 50 } },
 });
 
 const newJob: NewJob = {

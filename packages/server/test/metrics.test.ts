@@ -1,22 +1,14 @@
 import type { NewJob } from '@raibid/common';
 import { waitFor } from '@raibid/common/testing';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type MetricsListener, startMetricsServer } from '../src/metrics.js';
-import { AUTH, startRedis, startTestServer, type TestServer } from './support/server.js';
+import { AUTH, useRedis, useTestServer } from './support/server.js';
 
-let redis: Awaited<ReturnType<typeof startRedis>>;
-let server: TestServer;
+const redis = useRedis();
+const server = useTestServer(redis);
 let metrics: MetricsListener;
 
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
 beforeEach(async () => {
-  await redis.flush();
-  server = await startTestServer(redis);
   metrics = await startMetricsServer(server.deps.metrics, {
     host: '127.0.0.1',
     port: 0,
@@ -25,7 +17,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await metrics.close();
-  await server.close();
 });
 
 const newJob: NewJob = {

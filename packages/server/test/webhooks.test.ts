@@ -1,29 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { deliveryKey, JOBS_STREAM } from '@raibid/common';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { giteaSignature } from '../src/gitea/webhook.js';
-import { startRedis, startTestServer, type TestServer, WEBHOOK_SECRET } from './support/server.js';
+import {
+  startTestServer,
+  type TestServer,
+  useRedis,
+  useTestServer,
+  WEBHOOK_SECRET,
+} from './support/server.js';
 
 /** Fixture bytes exactly as committed: the signature covers the raw body. */
 const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/gitea/${name}`, import.meta.url));
 const json = (name: string) => JSON.parse(fixture(name).toString('utf8'));
 
-let redis: Awaited<ReturnType<typeof startRedis>>;
-let server: TestServer;
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
-beforeEach(async () => {
-  await redis.flush();
-  server = await startTestServer(redis);
-});
-afterEach(async () => {
-  await server.close();
-});
+const redis = useRedis();
+const server = useTestServer(redis);
 
 let deliveries = 0;
 function deliver(

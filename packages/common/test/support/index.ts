@@ -1,2 +1,3 @@
+export { lateBound, useRedis } from './hooks.js';
 export { startRedis, type TestRedis } from './redis-server.js';
 export { waitFor } from './wait.js';

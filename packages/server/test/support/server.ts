@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createLogger, parseConfig, type ServerConfig, serverEnvSchema } from '@raibid/common';
-import { startRedis, type TestRedis } from '@raibid/common/testing';
+import { lateBound, startRedis, type TestRedis, useRedis } from '@raibid/common/testing';
+import { afterEach, beforeEach } from 'vitest';
 import { type BuildServerOptions, buildServer, type RaibidApp } from '../../src/app.js';
 import { createServerDeps, type ServerDeps } from '../../src/deps.js';
 import type { KubeAgents } from '../../src/kube.js';
@@ -69,4 +70,17 @@ export async function startTestServer(
   };
 }
 
-export { startRedis };
+/** A fresh app before each test of the file (against `redis`), closed after it. */
+export function useTestServer(redis: TestRedis, options: TestServerOptions = {}): TestServer {
+  let server: TestServer | undefined;
+  beforeEach(async () => {
+    server = await startTestServer(redis, options);
+  });
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+  return lateBound('the test server', () => server);
+}
+
+export { startRedis, useRedis };
