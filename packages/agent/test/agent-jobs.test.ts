@@ -1,7 +1,6 @@
-import { waitFor } from '@raibid/common/testing';
+import { commitFiles, createRepo, waitFor } from '@raibid/common/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentProcess } from './support/agent-process.js';
-import { commitFiles, createRepo } from './support/git-server.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { processesInGroup } from './support/processes.js';
 

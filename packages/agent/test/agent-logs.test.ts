@@ -1,5 +1,5 @@
+import { createRepo } from '@raibid/common/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRepo } from './support/git-server.js';
 import { type Harness, startHarness } from './support/harness.js';
 
 // What reaches the job log: masking, the cap, unicode and long lines (one-job agents with their own env).

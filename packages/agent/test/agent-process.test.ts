@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AgentRegistry, JOBS_STREAM } from '@raibid/common';
-import { waitFor } from '@raibid/common/testing';
+import { createRepo, waitFor } from '@raibid/common/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRepo } from './support/git-server.js';
 import { type Harness, startHarness } from './support/harness.js';
 
 // The agent as a process: one job then exit 0, idle exit, bad configuration, --loop and signals.

@@ -1,8 +1,6 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authorizationHeader, CheckoutError, checkout } from '../src/checkout.js';
 import {
   commitFiles,
   createRepo,
@@ -10,7 +8,9 @@ import {
   startGitHttpServer,
   type TestRepo,
   tag,
-} from './support/git-server.js';
+} from '@raibid/common/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authorizationHeader, CheckoutError, checkout } from '../src/checkout.js';
 
 const TOKEN = 'tok-3f9a2c7d1e';
 

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, startReaper } from '@raibid/common';
-import { waitFor } from '@raibid/common/testing';
+import { createRepo, waitFor } from '@raibid/common/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRepo } from './support/git-server.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { killGroup, processesInGroup } from './support/processes.js';
 

@@ -1,6 +1,6 @@
+import { createRepo } from '@raibid/common/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationHeader } from '../src/checkout.js';
-import { createRepo } from './support/git-server.js';
 import { type Harness, startHarness } from './support/harness.js';
 
 const TOKEN = 'gitea-token-7c1d94ab';

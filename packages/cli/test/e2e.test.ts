@@ -8,10 +8,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Job, JobStore } from '@raibid/common';
-import { waitFor } from '@raibid/common/testing';
+import { createRepo, type GitHttpServer, startGitHttpServer, waitFor } from '@raibid/common/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRepo, type GitHttpServer, startGitHttpServer } from '../../agent/test/support/git-server.js';
 import { freePort } from '../src/dev/redis.js';
 import { makeRepo, type TestRepo } from './support/git.js';
 

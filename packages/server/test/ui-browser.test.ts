@@ -5,13 +5,12 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '@raibid/common/testing';
+import { createRepo, waitFor } from '@raibid/common/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_TOKEN, AUTH, startRedis, startTestServer, type TestServer } from './support/server.js';
 import { type AgentProcess, startAgent } from './ui-support/agent-process.js';
 import { launchChromium } from './ui-support/browser.js';
-import { createRepo } from './ui-support/git-repo.js';
 
 const OUT = fileURLToPath(new URL('../../../test-output/ui/', import.meta.url));
 const AXE = fileURLToPath(import.meta.resolve('axe-core/axe.min.js'));
@@ -117,7 +116,7 @@ beforeAll(async () => {
   await mkdir(OUT, { recursive: true });
   redis = await startRedis();
   server = await startTestServer(redis, { listen: true, env: { RAIBID_ALLOW_FILE_REPOS: '1' } });
-  repoPath = await createRepo(path.join(tmp, 'demo'), { '.raibid.yml': PIPELINE });
+  repoPath = (await createRepo(tmp, 'demo', { '.raibid.yml': PIPELINE })).path;
   agent = startAgent({
     redisUrl: redis.url,
     workDir: path.join(tmp, 'work'),

@@ -5,10 +5,16 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Job, JobQueue, type JobStatus, JobStore, type LogEvent, LogStore } from '@raibid/common';
-import { startRedis, type TestRedis, waitFor } from '@raibid/common/testing';
+import {
+  type GitHttpServer,
+  startGitHttpServer,
+  startRedis,
+  type TestRedis,
+  type TestRepo,
+  waitFor,
+} from '@raibid/common/testing';
 import type { Redis } from 'ioredis';
 import { type AgentProcess, removeAgentBundle, spawnAgent, stopAgent } from './agent-process.js';
-import { type GitHttpServer, startGitHttpServer, type TestRepo } from './git-server.js';
 
 export interface Harness {
   redis: TestRedis;

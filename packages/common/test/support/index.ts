@@ -1,3 +1,13 @@
+export {
+  commitFiles,
+  createRepo,
+  type GitHttpServer,
+  git,
+  type RepoFile,
+  startGitHttpServer,
+  type TestRepo,
+  tag,
+} from './git-server.js';
 export { lateBound, useRedis } from './hooks.js';
 export { startRedis, type TestRedis } from './redis-server.js';
 export { waitFor } from './wait.js';
