@@ -52,6 +52,18 @@ export const jobSchema = z.object({
 });
 export type Job = z.infer<typeof jobSchema>;
 
+/**
+ * A job as the HTTP API shows it (CONTRACT.md, "Job"): the stored record without
+ * `env`, whose values may be secrets while the read endpoints need no token.
+ */
+export const apiJobSchema = jobSchema.omit({ env: true });
+export type ApiJob = z.infer<typeof apiJobSchema>;
+
+export function toApiJob(job: Job): ApiJob {
+  const { env: _env, ...shown } = job;
+  return shown;
+}
+
 /** Body of `POST /api/v1/jobs`. Unknown fields are refused. */
 export const jobRequestSchema = z.strictObject({
   repo: z.string().min(1).max(2_048),

@@ -2,26 +2,16 @@
 // /docs is generated from these same zod schemas.
 import {
   agentInfoSchema,
+  apiJobSchema as apiJobRecordSchema,
   JOB_ID_PATTERN,
   JOB_STATUSES,
-  type Job,
   jobRequestSchema,
-  jobSchema,
   logEventSchema,
 } from '@raibid/common';
 import { z } from 'zod';
 
-/**
- * A job as the API shows it: the stored record without `env`, whose values may
- * be secrets (RAIBID_SECRET_*) and the read endpoints need no token.
- */
-export const apiJobSchema = jobSchema.omit({ env: true }).meta({ id: 'Job' });
-export type ApiJob = z.infer<typeof apiJobSchema>;
-
-export function toApiJob(job: Job): ApiJob {
-  const { env: _env, ...shown } = job;
-  return shown;
-}
+/** The API's job, named for the OpenAPI document. */
+export const apiJobSchema = apiJobRecordSchema.meta({ id: 'Job' });
 
 export const createJobBodySchema = jobRequestSchema.meta({ id: 'JobRequest' });
 

@@ -1,4 +1,4 @@
-import { type AgentInfo, agentInfoSchema, type JobStatus, jobSchema } from '@raibid/common';
+import { type AgentInfo, type ApiJob, agentInfoSchema, apiJobSchema, type JobStatus } from '@raibid/common';
 import { z } from 'zod';
 import { CliError, EXIT } from '../errors.js';
 
@@ -16,10 +16,6 @@ export interface ListFilter {
   limit?: number;
   cursor?: string;
 }
-
-/** A job as the API shows it: the stored record without `env` (its values may be secrets). */
-export const apiJobSchema = jobSchema.omit({ env: true });
-export type ApiJob = z.infer<typeof apiJobSchema>;
 
 const jobPageSchema = z.object({ jobs: z.array(apiJobSchema), nextCursor: z.string().nullable() });
 export type JobPage = z.infer<typeof jobPageSchema>;

@@ -1,7 +1,7 @@
-import { type LogEvent, logEventSchema } from '@raibid/common';
+import { type ApiJob, apiJobSchema, type LogEvent, logEventSchema } from '@raibid/common';
 import type { z } from 'zod';
 import { CliError, EXIT } from '../errors.js';
-import { type ApiClient, ApiError, type ApiJob, apiJobSchema } from './client.js';
+import { type ApiClient, ApiError } from './client.js';
 
 /** One dispatched server-sent event. */
 export interface SseEvent {

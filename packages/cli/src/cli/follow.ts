@@ -1,5 +1,5 @@
+import type { ApiJob as Job } from '@raibid/common';
 import { isFinalStatus, type LogEvent } from '@raibid/common';
-import type { ApiJob as Job } from '../api/client.js';
 import { followJobLog } from '../api/sse.js';
 import { CliError, EXIT, type ExitCode } from '../errors.js';
 import { type CommandContext, interruptible } from './context.js';

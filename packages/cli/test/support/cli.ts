@@ -1,4 +1,4 @@
-import type { ApiJob } from '../../src/api/client.js';
+import type { ApiJob } from '@raibid/common';
 import type { CliIo } from '../../src/cli/io.js';
 import { run } from '../../src/cli/program.js';
 

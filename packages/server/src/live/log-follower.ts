@@ -7,9 +7,9 @@ import {
   type JobStore,
   type LogEvent,
   type LogStore,
+  toApiJob,
 } from '@raibid/common';
 import type { FastifyBaseLogger } from 'fastify';
-import { toApiJob } from '../schemas.js';
 import type { JobWatcher, LiveFeed } from './feed.js';
 
 export interface LogFollowerOptions {

@@ -1,4 +1,4 @@
-import { isFinalStatus, type Job, parseRepoSpec, RepoSpecError } from '@raibid/common';
+import { isFinalStatus, type Job, parseRepoSpec, RepoSpecError, toApiJob } from '@raibid/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { requireApiToken } from '../auth.js';
 import { ApiError, errorBodySchema, notFound } from '../errors.js';
@@ -8,7 +8,6 @@ import {
   jobPageSchema,
   jobParamsSchema,
   listJobsQuerySchema,
-  toApiJob,
 } from '../schemas.js';
 
 const errors = {

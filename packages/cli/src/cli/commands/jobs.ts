@@ -1,6 +1,6 @@
+import type { ApiJob } from '@raibid/common';
 import { JOB_STATUSES, type JobStatus, type StepResult } from '@raibid/common';
 import type { Command } from 'commander';
-import type { ApiJob } from '../../api/client.js';
 import { EXIT, usageError } from '../../errors.js';
 import { type CommandContext, printJson } from '../context.js';
 import { failureReason } from '../follow.js';

@@ -1,7 +1,8 @@
 import path from 'node:path';
+import type { ApiJob } from '@raibid/common';
 import { isValidRefName, shaSchema } from '@raibid/common';
 import type { Command } from 'commander';
-import { ApiError, type ApiJob, type SubmitRequest } from '../../api/client.js';
+import { ApiError, type SubmitRequest } from '../../api/client.js';
 import { EXIT, type ExitCode, usageError } from '../../errors.js';
 import { type CommandContext, printJson } from '../context.js';
 import { followToEnd, summaryLine } from '../follow.js';
