@@ -84,6 +84,18 @@ export class JobQueue {
     }
   }
 
+  /**
+   * The group vanished (Redis came back empty, or someone deleted the stream): create
+   * it again at 0, so jobs enqueued since are delivered and counted in lag.
+   */
+  private async recreateGroup(): Promise<void> {
+    this.onProblem('consumer group raibid-agents was missing (Redis lost its data?); created it again', {
+      stream: JOBS_STREAM,
+      group: AGENTS_GROUP,
+    });
+    await this.ensureGroup();
+  }
+
   /** Whether the stream and group exist (readiness). */
   async groupExists(): Promise<boolean> {
     try {
@@ -112,18 +124,25 @@ export class JobQueue {
     const deadline = Date.now() + blockMs;
     for (;;) {
       const wait = Math.max(1, deadline - Date.now());
-      const reply = (await this.redis.xreadgroup(
-        'GROUP',
-        AGENTS_GROUP,
-        consumer,
-        'COUNT',
-        1,
-        'BLOCK',
-        wait,
-        'STREAMS',
-        JOBS_STREAM,
-        '>',
-      )) as [string, [string, string[]][]][] | null;
+      let reply: [string, [string, string[]][]][] | null;
+      try {
+        reply = (await this.redis.xreadgroup(
+          'GROUP',
+          AGENTS_GROUP,
+          consumer,
+          'COUNT',
+          1,
+          'BLOCK',
+          wait,
+          'STREAMS',
+          JOBS_STREAM,
+          '>',
+        )) as [string, [string, string[]][]][] | null;
+      } catch (error) {
+        if (!isNoGroupError(error)) throw error;
+        await this.recreateGroup();
+        continue;
+      }
       const entry = reply?.[0]?.[1]?.[0];
       if (entry) {
         const claimed = await this.start(consumer, entry[0], entry[1]);
@@ -288,15 +307,23 @@ export class JobQueue {
     const results: ReapedEntry[] = [];
     let cursor = '0-0';
     do {
-      const [next, entries] = (await this.redis.xautoclaim(
-        JOBS_STREAM,
-        AGENTS_GROUP,
-        reaperName,
-        leaseMs,
-        cursor,
-        'COUNT',
-        100,
-      )) as [string, [string, string[] | null][], string[]?];
+      let reply: [string, [string, string[] | null][], string[]?];
+      try {
+        reply = (await this.redis.xautoclaim(
+          JOBS_STREAM,
+          AGENTS_GROUP,
+          reaperName,
+          leaseMs,
+          cursor,
+          'COUNT',
+          100,
+        )) as [string, [string, string[] | null][], string[]?];
+      } catch (error) {
+        if (!isNoGroupError(error)) throw error;
+        await this.recreateGroup(); // a new group holds nothing to reclaim
+        return results;
+      }
+      const [next, entries] = reply;
       cursor = next;
       for (const [entryId, fields] of entries) {
         if (fields === null) continue; // trimmed entry
@@ -408,6 +435,10 @@ export class JobQueue {
     if (keepFrom && compareStreamIds(keepFrom[0], minId) < 0) minId = keepFrom[0];
     return this.redis.xtrim(JOBS_STREAM, 'MINID', minId);
   }
+}
+
+function isNoGroupError(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOGROUP');
 }
 
 interface RenewCommand {

@@ -75,6 +75,25 @@ describe('JobQueue', () => {
     expect(await groupInfo()).toEqual({ lag: 0, pending: 1 });
   });
 
+  it('recreates a lost group (Redis restarted empty) when an agent claims, and delivers what was enqueued since', async () => {
+    await queue.ensureGroup();
+    await redis.flushall(); // a Redis without persistence came back empty
+    const job = await queue.enqueue(newJob()); // XADD makes the stream, but no group
+    const claimed = await agentQueue().claim('agent-a', 1_000);
+    expect(claimed?.job.id).toBe(job.id);
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 1 });
+  });
+
+  it('recreates a lost group when the reaper runs, so the queue is ready again without an agent', async () => {
+    await queue.ensureGroup();
+    await redis.flushall();
+    await queue.enqueue(newJob());
+    expect(await queue.groupExists()).toBe(false);
+    expect(await reapOnce({ queue, logs: new LogStore(redis), logger: silent, leaseMs: 100 })).toEqual([]);
+    expect(await queue.groupExists()).toBe(true);
+    expect((await groupInfo()).lag).toBe(1);
+  });
+
   it('returns null when nothing arrives within the block time', async () => {
     await queue.ensureGroup();
     expect(await agentQueue().claim('idle', 100)).toBeNull();
