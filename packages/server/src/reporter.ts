@@ -155,6 +155,8 @@ export function startStatusReporter(options: StatusReporterOptions): StatusRepor
         if (entries.length > 0) await handle(entries);
       } catch (error) {
         if (abort.signal.aborted) return;
+        // The group is gone (Redis came back empty): set up again, which creates it.
+        if (isGroupGone(error)) setUp = false;
         logger.error({ err: error }, 'status reporter: read failed; retrying in 1 s');
         await untilStopped(new Promise((resolve) => setTimeout(resolve, 1_000)));
       }
@@ -169,4 +171,9 @@ export function startStatusReporter(options: StatusReporterOptions): StatusRepor
       await loop;
     },
   };
+}
+
+/** NOGROUP, or UNBLOCKED when the stream was deleted under a blocked read. */
+function isGroupGone(error: unknown): boolean {
+  return error instanceof Error && /^(NOGROUP|UNBLOCKED)/.test(error.message);
 }

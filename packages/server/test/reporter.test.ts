@@ -229,6 +229,17 @@ describe('commit statuses', () => {
     await waitFor('acked', async () => (await reporterPending()) === 0);
   });
 
+  it('creates its group again when Redis comes back empty, and posts what happens afterwards', async () => {
+    startReporter();
+    await queue.enqueue(newJob());
+    await waitFor('first status', () => gitea.statuses.length === 1);
+    await connection.flushall(); // a Redis without persistence restarted
+    await queue.ensureGroup();
+    const job = await queue.enqueue(newJob());
+    await waitFor('status of the job enqueued after the data loss', () => gitea.statuses.length === 2);
+    expect(gitea.statuses[1]!.body.target_url).toBe(`${PUBLIC_URL}/jobs/${job.id}`);
+  });
+
   it('keeps each job in order while jobs are posted in parallel', async () => {
     startReporter();
     for (let i = 0; i < 5; i++) await runJob('succeeded');
