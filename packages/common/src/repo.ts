@@ -98,16 +98,21 @@ function parseHttpUrl(spec: string): RepoRef {
 }
 
 /**
- * git's ref-name rules (git check-ref-format), plus no leading "-" so a ref can
- * never be read as an option. Accepts `main`, `refs/heads/main`, `v1.0`, `refs/pull/3/head`.
+ * git's ref-name rules (git check-ref-format), plus no component starting with "-"
+ * (git refuses such branch and tag names, and a ref or a part of it must never be read
+ * as an option). Accepts `main`, `refs/heads/main`, `v1.0`, `refs/pull/3/head`.
  */
 export function isValidRefName(ref: string): boolean {
   if (ref.length === 0 || ref.length > 255) return false;
-  if (ref.startsWith('-') || ref === '@') return false;
+  if (ref === '@') return false;
   if (/[\0-\x20\x7f~^:?*[\\]/.test(ref)) return false;
   if (ref.includes('..') || ref.includes('@{') || ref.includes('//')) return false;
   if (ref.startsWith('/') || ref.endsWith('/') || ref.endsWith('.')) return false;
-  return ref.split('/').every((part) => part.length > 0 && !part.startsWith('.') && !part.endsWith('.lock'));
+  return ref
+    .split('/')
+    .every(
+      (part) => part.length > 0 && !part.startsWith('.') && !part.startsWith('-') && !part.endsWith('.lock'),
+    );
 }
 
 export const refNameSchema = z.string().refine(isValidRefName, {

@@ -64,6 +64,8 @@ describe('isValidRefName', () => {
     '',
     '-main',
     '--upload-pack=x',
+    'refs/heads/-x',
+    'feature/--upload-pack=x',
     'a..b',
     'a b',
     'a~1',

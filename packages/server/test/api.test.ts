@@ -165,6 +165,7 @@ describe('POST /api/v1/jobs', () => {
     ['a short sha', { repo: 'alice/hello', sha: 'abc123' }, 'body.sha'],
     ['an upper-case sha', { repo: 'alice/hello', sha: 'A'.repeat(40) }, 'body.sha'],
     ['a ref starting with -', { repo: 'alice/hello', ref: '--upload-pack=evil' }, 'body.ref'],
+    ['a ref with a part starting with -', { repo: 'alice/hello', ref: 'refs/heads/-x' }, 'body.ref'],
     ['a ref with ..', { repo: 'alice/hello', ref: 'a..b' }, 'body.ref'],
     ['a ref with a space', { repo: 'alice/hello', ref: 'a b' }, 'body.ref'],
     ['an ext:: repo', { repo: 'ext::sh -c touch% /tmp/pwned' }, 'body.repo'],

@@ -111,8 +111,7 @@ function decidePush(body: unknown, options: WebhookOptions): DeliveryDecision {
       { path: 'body.after', message: sha.error.issues[0]?.message ?? 'invalid' },
     ]);
   }
-  // Git refuses branch and tag names starting with "-"; one here is not from Gitea.
-  if (!isValidRefName(push.ref) || push.ref.split('/').some((part) => part.startsWith('-'))) {
+  if (!isValidRefName(push.ref)) {
     throw new WebhookPayloadError('"push" payload: ref is not a valid git ref name', [
       { path: 'body.ref', message: 'is not a valid git ref name' },
     ]);
