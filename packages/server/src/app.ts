@@ -12,7 +12,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { trackConnections } from './connections.js';
 import type { ServerDeps } from './deps.js';
-import { frameworkErrorHandler, installErrorHandling } from './errors.js';
+import { ApiError, frameworkErrorHandler, installErrorHandling } from './errors.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -65,6 +65,8 @@ export function buildServer(
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
     frameworkErrors: frameworkErrorHandler,
+    // fastify's own 503 while closing has a body of its own shape; ours is below.
+    return503OnClosing: false,
     // A caller's X-Request-Id is kept when it is safe to log; otherwise a fresh one.
     requestIdHeader: false,
     genReqId: (req) => {
@@ -98,7 +100,15 @@ export function buildServer(
   // as their last response ends, so close() never waits for an idle client.
   const connections = trackConnections(app.server);
   let idleSweep: NodeJS.Timeout | null = null;
+  let closing = false;
+  // A request that still arrives (pipelined, or on a busy keep-alive connection) is refused.
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw new ApiError(503, 'shutting_down', 'the server is shutting down; retry the request shortly');
+  });
   app.addHook('preClose', async () => {
+    closing = true;
     connections.dropIdle();
     idleSweep = setInterval(() => connections.dropIdle(), 50);
     idleSweep.unref();
