@@ -75,6 +75,9 @@ export function buildServer(
     },
   }).withTypeProvider<ZodTypeProvider>();
 
+  // Bodies are JSON only: fastify's default text/plain parser would hand JSON sent as
+  // text to the schema as a string ("expected object") instead of a 415 that says why.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('raibid', { config, deps });

@@ -205,6 +205,9 @@ describe('POST /api/v1/jobs', () => {
     expectError(await post({ 'content-type': 'application/json' }, '{"repo":'), 400, 'invalid_json');
     expectError(await post({ 'content-type': 'application/json' }, ''), 400, 'invalid_json');
     expectError(await post({ 'content-type': 'application/xml' }, '<repo/>'), 415, 'unsupported_media_type');
+    // JSON sent as text/plain is still not JSON to us: say which content type to use.
+    const text = await post({ 'content-type': 'text/plain' }, '{"repo":"alice/hello"}');
+    expect(expectError(text, 415, 'unsupported_media_type').message).toMatch(/application\/json/);
     const big = JSON.stringify({ repo: 'alice/hello', env: { A: 'x'.repeat(1024 * 1024) } });
     expectError(await post({ 'content-type': 'application/json' }, big), 413, 'payload_too_large');
   });
