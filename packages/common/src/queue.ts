@@ -3,7 +3,7 @@ import { type Job, MAX_ATTEMPTS, type NewJob } from './job.js';
 import { AGENTS_GROUP, cancelKey, JOBS_STREAM } from './keys.js';
 import { compareStreamIds, fieldsToObject } from './redis.js';
 import { isFinalStatus, type JobStatus } from './status.js';
-import { CorruptJobError, JobStore } from './store.js';
+import { CorruptJobError, type JobChange, JobNotFoundError, JobStore } from './store.js';
 
 /** A job an agent holds: its stream entry stays pending (un-ACKed) until the job is final. */
 export interface ClaimedJob {
@@ -44,11 +44,12 @@ export interface Outcome {
 
 /**
  * Renews an agent's hold on its entry: only if the entry is still pending for this
- * consumer (the reaper may have taken it), reset its idle time with XCLAIM JUSTID.
+ * consumer (the reaper may have taken it, or Redis lost the group), reset its idle
+ * time with XCLAIM JUSTID.
  */
 const RENEW_SCRIPT = `
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
-if #pending == 0 then return 0 end
+local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if pending.err or #pending == 0 then return 0 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
 return 1
 `;
@@ -213,6 +214,26 @@ export class JobQueue {
     return held === 1;
   }
 
+  /**
+   * Updates the record of a claimed job. A record that is gone (Redis lost its data)
+   * is no longer this claim's either: null, like any other change refused by `decide`.
+   */
+  private async updateClaimed(
+    claimed: ClaimedJob,
+    decide: (current: Job) => JobChange | null,
+  ): Promise<{ job: Job } | null> {
+    try {
+      return await this.store.update(claimed.job.id, decide);
+    } catch (error) {
+      if (!(error instanceof JobNotFoundError)) throw error;
+      this.onProblem('the record of a claimed job is gone', {
+        jobId: claimed.job.id,
+        entryId: claimed.entryId,
+      });
+      return null;
+    }
+  }
+
   /** Whether this claim still owns the job record (the reaper may have moved it on). */
   private owns(claimed: ClaimedJob, job: Job): boolean {
     return job.status === 'running' && job.agent === claimed.consumer && job.attempts === claimed.attempt;
@@ -225,7 +246,7 @@ export class JobQueue {
    */
   async updateSteps(claimed: ClaimedJob, steps: Job['steps'], sha?: string): Promise<boolean> {
     let owned = false;
-    await this.store.update(claimed.job.id, (job) => {
+    await this.updateClaimed(claimed, (job) => {
       owned = this.owns(claimed, job);
       return owned ? { job: { ...job, steps, sha: sha ?? job.sha } } : null;
     });
@@ -235,7 +256,7 @@ export class JobQueue {
   /** Ends the job and ACKs its entry, atomically. Returns the final job, or null if no longer ours. */
   async finish(claimed: ClaimedJob, outcome: Outcome): Promise<Job | null> {
     const finishedAt = new Date().toISOString();
-    const result = await this.store.update(claimed.job.id, (job) =>
+    const result = await this.updateClaimed(claimed, (job) =>
       this.owns(claimed, job)
         ? {
             job: {
@@ -259,7 +280,7 @@ export class JobQueue {
    * fresh entry, and this attempt does not count against MAX_ATTEMPTS.
    */
   async release(claimed: ClaimedJob): Promise<Job | null> {
-    const result = await this.store.update(claimed.job.id, (job) =>
+    const result = await this.updateClaimed(claimed, (job) =>
       this.owns(claimed, job)
         ? {
             job: { ...job, status: 'queued', attempts: job.attempts - 1, agent: null, startedAt: null },

@@ -186,6 +186,18 @@ describe('JobQueue', () => {
     expect(again.attempt).toBe(1);
   });
 
+  it('tells an agent whose job record vanished (Redis lost its data) that the job is no longer its, without throwing', async () => {
+    await queue.ensureGroup();
+    const job = await queue.enqueue(newJob());
+    const claimed = (await agentQueue().claim('orphaned', 1_000))!;
+    await redis.del(jobKey(job.id));
+    expect(await queue.updateSteps(claimed, [])).toBe(false);
+    await redis.del(JOBS_STREAM); // and the stream with its group
+    expect(await queue.renew(claimed)).toBe(false);
+    expect(await queue.finish(claimed, { status: 'succeeded', exitCode: 0 })).toBeNull();
+    expect(await queue.release(claimed)).toBeNull();
+  });
+
   it('runs 200 jobs through 8 concurrent consumers exactly once each', async () => {
     await queue.ensureGroup();
     const ids = new Set<string>();
