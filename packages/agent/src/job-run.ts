@@ -24,6 +24,11 @@ import { createWorkspace, removeWorkspace } from './workspace.js';
 
 /** Upper bound for each git command of a checkout. */
 const CHECKOUT_TIMEOUT_MS = 15 * 60_000;
+/**
+ * Longest a cancelled step may ignore SIGTERM before SIGKILL, whatever RAIBID_KILL_GRACE_MS says:
+ * with the cancel check every second this keeps the contract's "killed within 5 s".
+ */
+const CANCEL_KILL_GRACE_MS = 2_000;
 /** Lines of a step's `run` echoed into the log before it starts. */
 const ECHOED_COMMAND_LINES = 10;
 
@@ -237,6 +242,10 @@ export class JobRun {
         }),
         timeoutMs,
         killGraceMs: this.ctx.killGraceMs,
+        abortGraceMs: () =>
+          this.reason === 'cancel'
+            ? Math.min(this.ctx.killGraceMs, CANCEL_KILL_GRACE_MS)
+            : this.ctx.killGraceMs,
         signal: this.controller.signal,
         onLine: (stream, line) => this.log.output(stream, step.name, line),
       });

@@ -21,6 +21,8 @@ export interface StepProcessOptions {
   killGraceMs: number;
   /** Aborting stops the step the same way (cancel, shutdown, lost job). */
   signal: AbortSignal;
+  /** The grace period after an abort, read when it happens (a cancel allows less); killGraceMs by default. */
+  abortGraceMs?: () => number;
   onLine: (stream: 'stdout' | 'stderr', line: string) => void;
   /** Called once the process runs, with its pid (= its process group id). */
   onStart?: (pgid: number) => void;
@@ -51,13 +53,13 @@ export function runStepProcess(options: StepProcessOptions): Promise<StepProcess
     });
     let stopping: Promise<unknown> | null = null;
     let end: StepProcessResult['end'] = 'exited';
-    const stop = (why: 'timed-out' | 'stopped') => {
+    const stop = (why: 'timed-out' | 'stopped', graceMs: number) => {
       if (stopping || child.pid === undefined) return;
       end = why;
-      stopping = terminateGroup(child.pid, options.killGraceMs);
+      stopping = terminateGroup(child.pid, graceMs);
     };
-    const timer = setTimeout(() => stop('timed-out'), options.timeoutMs);
-    const onAbort = () => stop('stopped');
+    const timer = setTimeout(() => stop('timed-out', options.killGraceMs), options.timeoutMs);
+    const onAbort = () => stop('stopped', options.abortGraceMs?.() ?? options.killGraceMs);
 
     const splitters = {
       stdout: new LineSplitter((line) => options.onLine('stdout', line)),

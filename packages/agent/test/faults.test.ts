@@ -111,6 +111,29 @@ describe('agent faults', () => {
     expect((await h.events(queued.id)).map((e) => e.line)).toContain('finished on attempt 1');
   });
 
+  it('a cancel kills a step that ignores SIGTERM without waiting out a long RAIBID_KILL_GRACE_MS', async () => {
+    const repo = await createRepo(h.reposDir, 'stubborn', {
+      '.raibid.yml': `version: 1
+steps:
+  - name: stubborn
+    run: |
+      trap '' TERM
+      echo "pgid $$"
+      sleep 300
+`,
+    });
+    const queued = await h.enqueue(repo);
+    // A grace period far beyond the contract's 5 s: a cancel must not wait for it.
+    const agent = await h.agent({ RAIBID_KILL_GRACE_MS: '600000' });
+    const pgid = await pgidOf(queued.id, 1);
+    leftovers.push(pgid);
+    await h.queue.requestCancel(queued.id);
+    const job = await h.waitForStatus(queued.id, ['cancelled', 'failed', 'succeeded', 'error']);
+    expect(job.status).toBe('cancelled');
+    expect(await processesInGroup(pgid)).toEqual([]);
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('an agent whose hold lapsed stops working on the job and leaves it to the next agent', async () => {
     const repo = await createRepo(h.reposDir, 'lapsed', {
       '.raibid.yml': 'version: 1\nsteps:\n  - name: work\n    run: echo "pgid $$"; sleep 120\n',
