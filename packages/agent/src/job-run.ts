@@ -247,6 +247,8 @@ export class JobRun {
             ? Math.min(this.ctx.killGraceMs, CANCEL_KILL_GRACE_MS)
             : this.ctx.killGraceMs,
         signal: this.controller.signal,
+        // Unique to this run (the workspace is a fresh temp dir): finds daemons the step left behind.
+        escapeMarker: `RAIBID_WORKSPACE=${workspace}`,
         onLine: (stream, line) => this.log.output(stream, step.name, line),
       });
       result.finishedAt = new Date().toISOString();

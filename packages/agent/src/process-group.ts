@@ -70,3 +70,63 @@ export async function terminateGroup(
   await waitGone(pgid, 5_000);
   return 'killed';
 }
+
+/**
+ * Pids of running processes whose environment holds `entry` (`NAME=value`): what a step
+ * started, even after it left the step's process group (setsid, a daemon forking away).
+ * Empty without /proc.
+ */
+export async function processesWithEnv(entry: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  await Promise.all(
+    names
+      .filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid)
+      .map(async (name) => {
+        try {
+          const environ = await readFile(`/proc/${name}/environ`, 'latin1');
+          if (environ.split('\0').includes(entry)) found.push(Number(name));
+        } catch {
+          // exited meanwhile, or not ours to read
+        }
+      }),
+  );
+  return found;
+}
+
+function signalPids(pids: readonly number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
+async function waitNoneWithEnv(entry: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if ((await processesWithEnv(entry)).length === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(Math.min(100, Math.max(10, deadline - Date.now())));
+  }
+}
+
+/**
+ * Stops every process whose environment holds `entry` the way terminateGroup stops a group:
+ * SIGTERM, then SIGKILL after `graceMs`. For processes that escaped the step's group.
+ */
+export async function terminateWithEnv(entry: string, graceMs: number): Promise<void> {
+  const pids = await processesWithEnv(entry);
+  if (pids.length === 0) return;
+  signalPids(pids, 'SIGTERM');
+  if (await waitNoneWithEnv(entry, graceMs)) return;
+  signalPids(await processesWithEnv(entry), 'SIGKILL');
+  await waitNoneWithEnv(entry, 5_000);
+}

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { LineSplitter } from './lines.js';
-import { terminateGroup } from './process-group.js';
+import { terminateGroup, terminateWithEnv } from './process-group.js';
 
 /** Exit code recorded for a step stopped by its timeout (as GNU `timeout` reports it). */
 export const TIMEOUT_EXIT_CODE = 124;
@@ -24,6 +24,11 @@ export interface StepProcessOptions {
   /** The grace period after an abort, read when it happens (a cancel allows less); killGraceMs by default. */
   abortGraceMs?: () => number;
   onLine: (stream: 'stdout' | 'stderr', line: string) => void;
+  /**
+   * An environment entry (`NAME=value`, set in `env`) unique to this run of the step: processes
+   * that carry it but left the step's process group (setsid, daemons) are stopped with the group.
+   */
+  escapeMarker?: string;
   /** Called once the process runs, with its pid (= its process group id). */
   onStart?: (pgid: number) => void;
 }
@@ -53,10 +58,12 @@ export function runStepProcess(options: StepProcessOptions): Promise<StepProcess
     });
     let stopping: Promise<unknown> | null = null;
     let end: StepProcessResult['end'] = 'exited';
-    const stop = (why: 'timed-out' | 'stopped', graceMs: number) => {
+    let graceMs = options.killGraceMs;
+    const stop = (why: 'timed-out' | 'stopped', grace: number) => {
       if (stopping || child.pid === undefined) return;
       end = why;
-      stopping = terminateGroup(child.pid, graceMs);
+      graceMs = grace;
+      stopping = terminateGroup(child.pid, grace);
     };
     const timer = setTimeout(() => stop('timed-out', options.killGraceMs), options.timeoutMs);
     const onAbort = () => stop('stopped', options.abortGraceMs?.() ?? options.killGraceMs);
@@ -98,8 +105,10 @@ export function runStepProcess(options: StepProcessOptions): Promise<StepProcess
     child.once('exit', async (code, signal) => {
       stopWatching(); // from here on the step has ended the way it did
       const pgid = child.pid!;
-      // The leader is gone; anything it left running in its group goes too.
+      // The leader is gone; anything it left running in its group goes too, and so does
+      // anything that left the group (a daemon) but still carries the step's marker.
       await (stopping ?? terminateGroup(pgid, options.killGraceMs));
+      if (options.escapeMarker) await terminateWithEnv(options.escapeMarker, graceMs);
       // A process that escaped the group (setsid) may still hold the pipes.
       const pipes = Promise.all(closed);
       const late = await Promise.race([

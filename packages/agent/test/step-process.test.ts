@@ -4,7 +4,7 @@ import path from 'node:path';
 import { waitFor } from '@raibid/common/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runStepProcess, type StepProcessOptions, TIMEOUT_EXIT_CODE } from '../src/step-process.js';
-import { processesInGroup } from './support/processes.js';
+import { killGroup, processesInGroup } from './support/processes.js';
 
 let cwd: string;
 beforeAll(async () => {
@@ -72,6 +72,21 @@ describe('runStepProcess', () => {
     expect(await result).toMatchObject({ end: 'exited', exitCode: 0 });
     expect(lines[0]?.[1]).toMatch(/^bg \d+$/);
     expect(await processesInGroup(pgid())).toEqual([]);
+  });
+
+  it('stops a daemon the step started in a session of its own (setsid), found by its environment', async () => {
+    const marker = `RAIBID_WORKSPACE=${cwd}`;
+    const { result, lines } = start('setsid sleep 300 >/dev/null 2>&1 </dev/null & echo "bg $!"', {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', RAIBID_WORKSPACE: cwd },
+      escapeMarker: marker,
+      killGraceMs: 300,
+    });
+    expect(await result).toMatchObject({ end: 'exited', exitCode: 0 });
+    const daemon = Number(lines[0]?.[1].split(' ')[1]);
+    expect(daemon).toBeGreaterThan(0);
+    const left = await processesInGroup(daemon); // setsid made it the leader of a group of its own
+    killGroup(daemon); // in case it is still there: never leave it behind a failing test
+    expect(left).toEqual([]);
   });
 
   it('delivers a stalled partial line while the step still runs', async () => {
