@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createRedis } from '@raibid/common';
 import type { Redis } from 'ioredis';
 import type { OutputStream } from '../cli/io.js';
+import { agentBaseEnv } from './agent-env.js';
 import { StackError } from './errors.js';
 import { StackOutput } from './output.js';
 import { ManagedProcess } from './processes.js';
@@ -223,7 +224,7 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
           name: `agent-${index}`,
           ...agentCommand,
           env: {
-            ...options.env,
+            ...agentBaseEnv(options.env),
             REDIS_URL: redisUrl,
             HOSTNAME: consumer,
             AGENT_IDLE_TIMEOUT: options.env.AGENT_IDLE_TIMEOUT || '30s',
