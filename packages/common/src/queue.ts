@@ -54,6 +54,34 @@ redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
 return 1
 `;
 
+/**
+ * Redis reports a group's `lag` as nil when it lost count of the entries the group
+ * read (e.g. after an AOF replay, where reads are replayed as XCLAIM). KEDA cannot
+ * scale on a nil lag, so queued jobs would wait forever. This gives the group its
+ * count back — entries added minus entries after its last-delivered id — with
+ * XGROUP SETID … ENTRIESREAD, atomically, so no read can slip in between.
+ * Returns 1 when it repaired the group, 0 when there was nothing to repair.
+ */
+const REPAIR_LAG_SCRIPT = `
+local function field(reply, name)
+  for i = 1, #reply, 2 do
+    if reply[i] == name then return reply[i + 1] end
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  if field(group, 'name') == ARGV[1] then
+    if field(group, 'lag') then return 0 end
+    local lastId = field(group, 'last-delivered-id')
+    local added = field(redis.call('XINFO', 'STREAM', KEYS[1]), 'entries-added')
+    local undelivered = #redis.call('XRANGE', KEYS[1], '(' .. lastId, '+')
+    redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], lastId, 'ENTRIESREAD', added - undelivered)
+    return 1
+  end
+end
+return 0
+`;
+
 export interface JobQueueOptions {
   /** Reports problems that are handled but worth knowing (bad entries, corrupt records). */
   onProblem?: (message: string, detail: Record<string, unknown>) => void;
@@ -74,6 +102,7 @@ export class JobQueue {
   ) {
     this.onProblem = options.onProblem ?? (() => {});
     redis.defineCommand('raibidRenewClaim', { numberOfKeys: 1, lua: RENEW_SCRIPT });
+    redis.defineCommand('raibidRepairLag', { numberOfKeys: 1, lua: REPAIR_LAG_SCRIPT });
   }
 
   /** Creates the group at id 0 with MKSTREAM, so entries added before it still get delivered. */
@@ -205,7 +234,7 @@ export class JobQueue {
    * than the lease). Returns false when the entry is no longer this agent's.
    */
   async renew(claimed: ClaimedJob): Promise<boolean> {
-    const held = await (this.redis as unknown as RenewCommand).raibidRenewClaim(
+    const held = await (this.redis as unknown as QueueCommands).raibidRenewClaim(
       JOBS_STREAM,
       AGENTS_GROUP,
       claimed.consumer,
@@ -436,6 +465,11 @@ export class JobQueue {
     return { lag: undelivered.length, pending };
   }
 
+  /** Makes the group's `lag` computable again when Redis reports it as nil (see REPAIR_LAG_SCRIPT). */
+  async repairLag(): Promise<boolean> {
+    return (await (this.redis as unknown as QueueCommands).raibidRepairLag(JOBS_STREAM, AGENTS_GROUP)) === 1;
+  }
+
   /**
    * Trims the stream below both the group's last-delivered id and the oldest
    * pending entry (MINID), keeping at least `keep` entries' worth of history.
@@ -462,6 +496,7 @@ function isNoGroupError(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOGROUP');
 }
 
-interface RenewCommand {
+interface QueueCommands {
   raibidRenewClaim(...args: string[]): Promise<number>;
+  raibidRepairLag(...args: string[]): Promise<number>;
 }

@@ -28,7 +28,7 @@ function notice(entry: ReapedEntry): string | null {
   }
 }
 
-/** One pass: reclaim lost jobs, tell their logs why, trim the stream. */
+/** One pass: reclaim lost jobs, tell their logs why, repair a nil lag, trim the stream. */
 export async function reapOnce(options: ReaperOptions): Promise<ReapedEntry[]> {
   const { queue, logs, logger } = options;
   const reaped = await queue.reap(options.name ?? 'raibid-reaper', options.leaseMs);
@@ -39,6 +39,11 @@ export async function reapOnce(options: ReaperOptions): Promise<ReapedEntry[]> {
     );
     const line = notice(entry);
     if (line && entry.jobId) await logs.append(entry.jobId, [{ stream: 'system', step: null, line }]);
+  }
+  if (await queue.repairLag()) {
+    logger.warn(
+      'the agents group had lost its read count (lag was nil, so autoscaling was blind); repaired it',
+    );
   }
   await queue.trim();
   return reaped;

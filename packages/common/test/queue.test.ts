@@ -269,6 +269,27 @@ describe('JobQueue', () => {
     expect(problems.some((p) => p.includes(corrupt.id))).toBe(true);
   });
 
+  it('repairs a lag Redis lost count of (as after an AOF replay), so KEDA can scale again', async () => {
+    await queue.ensureGroup();
+    const jobs = [];
+    for (let i = 0; i < 4; i++) jobs.push(await queue.enqueue(newJob(i)));
+    const q = agentQueue();
+    await q.finish((await q.claim('a', 500))!, { status: 'succeeded' });
+    await q.claim('b', 500); // still running
+    // An AOF replay restores the group's position (XCLAIM … LASTID / SETID) but not its read count.
+    const [, second] = await redis.xrange(JOBS_STREAM, '-', '+');
+    await redis.xgroup('SETID', JOBS_STREAM, AGENTS_GROUP, second![0]);
+    expect((await groupInfo()).lag).toBeNull();
+    expect(await queue.stats()).toEqual({ lag: 2, pending: 1 });
+
+    await reapOnce({ queue, logs: new LogStore(redis), logger: silent, leaseMs: 60_000 });
+    expect(await groupInfo()).toEqual({ lag: 2, pending: 1 });
+    expect(await queue.repairLag()).toBe(false); // nothing left to repair
+    const third = (await agentQueue().claim('c', 500))!;
+    expect(third.job.id).toBe(jobs[2]!.id); // nothing re-delivered, nothing skipped
+    expect((await groupInfo()).lag).toBe(1);
+  });
+
   it('reports lag and pending like XINFO GROUPS, and trims only below what agents read', async () => {
     await queue.ensureGroup();
     for (let i = 0; i < 30; i++) await queue.enqueue(newJob(i));
