@@ -120,7 +120,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (hasZodFastifySchemaValidationErrors(error) || error.validation) {
       const details = validationIssues(error);
       const first = details[0];
-      const message = first ? `${first.path} ${first.message}` : 'request is invalid';
+      // `details` keeps the machine path; the message names a URL part the way a user sees it.
+      const where = first?.path.startsWith('params.') ? `the ${first.path.slice(7)} in the URL` : first?.path;
+      const message = first ? `${where} ${first.message}` : 'request is invalid';
       return reply.code(400).send(errorBody('invalid_request', message, details));
     }
     const known = error.code ? FASTIFY_ERRORS[error.code] : undefined;

@@ -277,6 +277,12 @@ describe('GET /api/v1/jobs/:id', () => {
       404,
       'not_found',
     );
+    const garbage = await server.app.inject({ url: '/api/v1/jobs/nosuchjob' });
+    expectError(garbage, 400, 'invalid_request');
+    expect(garbage.json().error.message).toBe(
+      'the id in the URL is not a job id (26 characters, as returned by the API)',
+    );
+    expect(garbage.json().error.details).toEqual([expect.objectContaining({ path: 'params.id' })]);
     expectError(await server.app.inject({ url: '/api/v1/jobs/..%2F..%2Fetc' }), 400, 'invalid_request');
     expectError(await server.app.inject({ url: `/api/v1/jobs/${'a'.repeat(500)}` }), 400, 'invalid_request');
     expectError(await server.app.inject({ url: '/api/v1/jobs/%E0%A4%A' }), 400, 'invalid_request');
