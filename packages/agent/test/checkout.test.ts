@@ -86,6 +86,12 @@ describe('checkout', () => {
     expect(result.sha).toBe(repo.commits[1]);
   });
 
+  it('checks out from a local path with spaces in it', async () => {
+    const spaced = await createRepo(path.join(root, 'My Projects'), 'hello world', { 'a.txt': 'a\n' });
+    const { result } = await run({ cloneUrl: spaced.path });
+    expect(result.sha).toBe(spaced.commits[0]);
+  });
+
   it('names the ref when it does not exist', async () => {
     const error = await run({ cloneUrl: server.url('app'), ref: 'no-such-branch' }).catch((e) => e);
     expect(error).toBeInstanceOf(CheckoutError);

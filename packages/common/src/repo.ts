@@ -39,8 +39,9 @@ function checkSegment(segment: string, what: string): string {
 export function parseRepoSpec(input: string, options: RepoSpecOptions = {}): RepoRef {
   const spec = input.trim();
   if (spec === '') throw new RepoSpecError('repo is empty; give "owner/name" or an http(s) clone URL');
-  if (/[\s\0-\x1f\x7f]/.test(spec))
-    throw new RepoSpecError('repo must not contain whitespace or control characters');
+  if (/[\0-\x1f\x7f]/.test(spec)) throw new RepoSpecError('repo must not contain control characters');
+  // A local path may hold spaces ("/home/me/My Projects/app"): git gets it as one argv entry.
+  if (!spec.startsWith('/') && /\s/.test(spec)) throw new RepoSpecError('repo must not contain whitespace');
 
   if (/^https?:\/\//i.test(spec)) return parseHttpUrl(spec);
 
@@ -54,7 +55,12 @@ export function parseRepoSpec(input: string, options: RepoSpecOptions = {}): Rep
     if (normalized.split('/').some((part) => part.startsWith('-'))) {
       throw new RepoSpecError('no part of a local repo path may start with "-"');
     }
-    const name = checkSegment(path.posix.basename(normalized).replace(/\.git$/, '') || 'repo', 'name');
+    // The displayed name: the directory's name with anything outside [A-Za-z0-9_.-] made "-".
+    const base = path.posix
+      .basename(normalized)
+      .replace(/\.git$/, '')
+      .replace(/[^A-Za-z0-9_.-]/g, '-');
+    const name = checkSegment(base.replace(/^[-.]+/, '') || 'repo', 'name');
     return { owner: 'local', name, cloneUrl: normalized };
   }
 

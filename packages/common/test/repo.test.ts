@@ -52,6 +52,12 @@ describe('parseRepoSpec', () => {
       cloneUrl: '/srv/repos/app.git',
     });
     expect(() => parseRepoSpec('/srv/-x/app', { allowFileRepos: true })).toThrow(/start with "-"/);
+    expect(parseRepoSpec('/home/me/My Projects/Hello World!', { allowFileRepos: true })).toEqual({
+      owner: 'local',
+      name: 'Hello-World-',
+      cloneUrl: '/home/me/My Projects/Hello World!',
+    });
+    expect(() => parseRepoSpec('/srv/a\nb', { allowFileRepos: true })).toThrow(/control characters/);
   });
 });
 
