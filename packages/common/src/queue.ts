@@ -82,6 +82,19 @@ end
 return 0
 `;
 
+/**
+ * Steps of a job that ended without its agent (lost, or gone while cancelling): the
+ * step that was running is `cancelled`, the ones that never started are `skipped`.
+ * A re-queued job instead starts its next attempt with no steps.
+ */
+function settleSteps(steps: Job['steps'], finishedAt: string): Job['steps'] {
+  return steps.map((step) => {
+    if (step.status === 'running') return { ...step, status: 'cancelled', finishedAt };
+    if (step.status === 'pending') return { ...step, status: 'skipped' };
+    return step;
+  });
+}
+
 export interface JobQueueOptions {
   /** Reports problems that are handled but worth knowing (bad entries, corrupt records). */
   onProblem?: (message: string, detail: Record<string, unknown>) => void;
@@ -312,7 +325,14 @@ export class JobQueue {
     const result = await this.updateClaimed(claimed, (job) =>
       this.owns(claimed, job)
         ? {
-            job: { ...job, status: 'queued', attempts: job.attempts - 1, agent: null, startedAt: null },
+            job: {
+              ...job,
+              status: 'queued',
+              attempts: job.attempts - 1,
+              agent: null,
+              startedAt: null,
+              steps: [],
+            },
             ackEntry: claimed.entryId,
             requeueAttempt: job.attempts,
           }
@@ -409,7 +429,13 @@ export class JobQueue {
         if (cancelRequested) {
           outcome = { entryId, jobId, action: 'cancelled', agent, nextAttempt: null };
           return {
-            job: { ...job, status: 'cancelled', finishedAt, agent: null },
+            job: {
+              ...job,
+              status: 'cancelled',
+              finishedAt,
+              agent: null,
+              steps: settleSteps(job.steps, finishedAt),
+            },
             ackEntry: entryId,
             clearCancel: true,
           };
@@ -417,12 +443,15 @@ export class JobQueue {
         if (job.status === 'running' && job.attempts >= MAX_ATTEMPTS) {
           const error = `agent lost ${job.attempts} times (last: ${agent ?? 'unknown'}); giving up`;
           outcome = { entryId, jobId, action: 'errored', agent, nextAttempt: null, reason: error };
-          return { job: { ...job, status: 'error', error, finishedAt }, ackEntry: entryId };
+          return {
+            job: { ...job, status: 'error', error, finishedAt, steps: settleSteps(job.steps, finishedAt) },
+            ackEntry: entryId,
+          };
         }
         const nextAttempt = job.attempts + 1;
         outcome = { entryId, jobId, action: 'requeued', agent, nextAttempt };
         return {
-          job: { ...job, status: 'queued', agent: null, startedAt: null },
+          job: { ...job, status: 'queued', agent: null, startedAt: null, steps: [] },
           ackEntry: entryId,
           requeueAttempt: nextAttempt,
         };

@@ -162,14 +162,29 @@ describe('JobQueue', () => {
     await queue.ensureGroup();
     const job = await queue.enqueue(newJob());
     const logs = new LogStore(redis);
+    const step = (name: string, status: 'succeeded' | 'running' | 'pending') => ({
+      name,
+      status,
+      exitCode: status === 'succeeded' ? 0 : null,
+      startedAt: status === 'pending' ? null : new Date().toISOString(),
+      finishedAt: status === 'succeeded' ? new Date().toISOString() : null,
+    });
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const claimed = (await agentQueue().claim(`lost-${attempt}`, 1_000))!;
+      const q = agentQueue();
+      const claimed = (await q.claim(`lost-${attempt}`, 1_000))!;
       expect(claimed.attempt).toBe(attempt);
+      expect(claimed.job.steps).toEqual([]); // each attempt starts afresh
+      await q.updateSteps(claimed, [
+        step('build', 'succeeded'),
+        step('test', 'running'),
+        step('deploy', 'pending'),
+      ]);
       await new Promise((resolve) => setTimeout(resolve, 60));
       await reapOnce({ queue, logs, logger: silent, leaseMs: 50 });
     }
     const final = (await store.get(job.id))!;
     expect(final.status).toBe('error');
+    expect(final.steps.map((s) => s.status)).toEqual(['succeeded', 'cancelled', 'skipped']);
     expect(final.error).toMatch(/agent lost 3 times/);
     expect(await groupInfo()).toEqual({ lag: 0, pending: 0 });
   });
@@ -179,7 +194,7 @@ describe('JobQueue', () => {
     const job = await queue.enqueue(newJob());
     const claimed = (await agentQueue().claim('leaving', 1_000))!;
     const released = await queue.release(claimed);
-    expect(released).toMatchObject({ status: 'queued', attempts: 0, agent: null });
+    expect(released).toMatchObject({ status: 'queued', attempts: 0, agent: null, steps: [] });
     expect(await groupInfo()).toEqual({ lag: 1, pending: 0 });
     const again = (await agentQueue().claim('next', 1_000))!;
     expect(again.job.id).toBe(job.id);
