@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPinoLine, StackOutput } from '../src/dev/output.js';
 import { freePort } from '../src/dev/redis.js';
 import { runCli } from './support/cli.js';
+import { isAlive } from './support/processes.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const plain = pc.createColors(false);
@@ -102,15 +103,6 @@ describe('raibid dev start-up errors', () => {
     });
   });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Starts `raibid dev` in its own process group, sends SIGINT once `when` matches a line, returns what it said. */
 async function interruptDuringStartup(when: RegExp, extraEnv: Record<string, string>, dataDir: string) {

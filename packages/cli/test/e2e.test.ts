@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/dev/redis.js';
 import { makeRepo, type TestRepo } from './support/git.js';
+import { isAlive } from './support/processes.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const STARTUP_MS = 90_000;
@@ -62,15 +63,6 @@ async function api<T>(urlPath: string): Promise<T> {
   const response = await fetch(`${apiUrl}${urlPath}`);
   if (!response.ok) throw new Error(`GET ${urlPath}: ${response.status}`);
   return (await response.json()) as T;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Every pid the stack reported starting: redis-server, the server and each agent. */

@@ -8,6 +8,7 @@ import { StackOutput } from '../src/dev/output.js';
 import { ManagedProcess } from '../src/dev/processes.js';
 import { LocalScaler } from '../src/dev/scaler.js';
 import { resolveScaledJobSpec, type ScaledJobSpec } from '../src/dev/scaling.js';
+import { isAlive } from './support/processes.js';
 
 const FAKE_AGENT = fileURLToPath(new URL('./fixtures/fake-agent.mjs', import.meta.url));
 
@@ -32,15 +33,6 @@ afterEach(async () => {
   for (const child of started) child.kill();
   started = [];
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function enqueue(count: number) {
   return Promise.all(
