@@ -6,6 +6,7 @@ import {
   JobQueue,
   JobStore,
   type Logger,
+  logRedisOutages,
   secretValuesFromEnv,
 } from '@raibid/common';
 import type { Redis } from 'ioredis';
@@ -54,9 +55,8 @@ export class Agent {
     const onProblem = (message: string, detail: Record<string, unknown>) => logger.warn(detail, message);
     this.redis = createRedis(config.REDIS_URL);
     this.claimRedis = createRedis(config.REDIS_URL);
-    for (const connection of [this.redis, this.claimRedis]) {
-      connection.on('error', (error: Error) => logger.warn({ err: error }, 'redis connection problem'));
-    }
+    logRedisOutages(this.redis, logger, 'redis');
+    logRedisOutages(this.claimRedis, logger, 'claim');
     this.queue = new JobQueue(this.redis, new JobStore(this.redis), { onProblem });
     this.claimQueue = new JobQueue(this.claimRedis, new JobStore(this.claimRedis), { onProblem });
     this.presence = new Presence(

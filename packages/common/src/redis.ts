@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
 
 /**
  * Opens a Redis connection from REDIS_URL (`redis://`, `rediss://`, `unix:///path`
@@ -26,4 +27,26 @@ export function fieldsToObject(fields: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
   return out;
+}
+
+/**
+ * Logs a connection's outages, not its every reconnect attempt: one warning when it
+ * is lost (or cannot connect at start), debug lines while ioredis retries, and one
+ * line when it is back. Without this ioredis emits an error per attempt.
+ */
+export function logRedisOutages(connection: Redis, logger: Logger, name: string): void {
+  let down = false;
+  connection.on('error', (error: Error) => {
+    if (down) {
+      logger.debug({ connection: name, error: error.message }, 'redis still unreachable');
+      return;
+    }
+    down = true;
+    logger.warn({ connection: name, error: error.message }, 'redis unreachable; retrying');
+  });
+  connection.on('ready', () => {
+    if (!down) return;
+    down = false;
+    logger.info({ connection: name }, 'redis reachable again');
+  });
 }

@@ -5,6 +5,7 @@ import {
   JobStore,
   type Logger,
   LogStore,
+  logRedisOutages,
   type ServerConfig,
 } from '@raibid/common';
 import type { Redis } from 'ioredis';
@@ -46,14 +47,8 @@ export function createServerDeps(
   // API requests fail fast (503) while Redis is away instead of hanging on the offline queue.
   const redis = createRedis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
   const reader = createRedis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  for (const [name, connection] of [
-    ['redis', redis],
-    ['live-reader', reader],
-  ] as const) {
-    connection.on('error', (error: Error) =>
-      logger.warn({ err: error, connection: name }, 'redis connection error'),
-    );
-  }
+  logRedisOutages(redis, logger, 'redis');
+  logRedisOutages(reader, logger, 'live-reader');
   const store = new JobStore(redis, {
     onCorrupt: (error) => logger.error({ err: error }, 'corrupt job record skipped'),
   });
