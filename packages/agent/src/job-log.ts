@@ -7,7 +7,10 @@ export interface JobLogOptions {
   flushMs?: number;
   /** A batch this large is written at once. */
   maxBatch?: number;
-  /** A write that failed (Redis unreachable past its retries); the lines are lost, the job goes on. */
+  /**
+   * A write that failed (Redis unreachable past its retries): the lines are lost, the job
+   * goes on, and the next write that succeeds starts with a notice saying how many were lost.
+   */
   onError: (error: unknown, lines: number) => void;
 }
 
@@ -26,6 +29,8 @@ export class JobLog {
   private capReached = false;
   /** Output lines not stored because of the cap. */
   dropped = 0;
+  /** Lines whose write failed and that the log does not mention yet. */
+  private lost = 0;
 
   constructor(private readonly options: JobLogOptions) {
     this.flushMs = options.flushMs ?? 100;
@@ -65,13 +70,26 @@ export class JobLog {
       const lines = this.batch;
       this.batch = [];
       this.writing = this.writing.then(async () => {
+        const notice: LogLine[] =
+          this.lost === 0
+            ? []
+            : [
+                {
+                  stream: 'system',
+                  step: null,
+                  line: `[raibid] ${this.lost} log line(s) before this one could not be stored: Redis was unreachable`,
+                  ts: new Date().toISOString(),
+                },
+              ];
         try {
-          const { dropped } = await this.options.logs.append(this.options.jobId, lines);
+          const { dropped } = await this.options.logs.append(this.options.jobId, [...notice, ...lines]);
+          this.lost = 0;
           if (dropped > 0) {
             this.capReached = true;
             this.dropped += dropped;
           }
         } catch (error) {
+          this.lost += lines.length;
           this.options.onError(error, lines.length);
         }
       });

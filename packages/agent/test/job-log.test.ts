@@ -77,4 +77,32 @@ describe('JobLog', () => {
     expect(text).toContain('log truncated');
     expect(text).toContain('[raibid] still here');
   });
+
+  it('says in the log how many lines were lost while Redis was unreachable', async () => {
+    const own = await startRedis();
+    const connection = own.client(); // gives up on a command after 3 reconnect attempts
+    const store = new LogStore(connection);
+    const errors: number[] = [];
+    const log = new JobLog({ logs: store, jobId: 'outage', onError: (_e, lines) => errors.push(lines) });
+    log.output('stdout', null, 'before');
+    await log.flush();
+    const kept = await store.read('outage');
+
+    await own.down();
+    log.output('stdout', null, 'lost 1');
+    log.output('stdout', null, 'lost 2');
+    await log.flush();
+    expect(errors).toEqual([2]);
+    await own.up(); // an empty Redis: what was written before the outage is gone with it
+    await waitFor('the connection back', async () => (await connection.ping().catch(() => null)) === 'PONG');
+
+    log.output('stdout', null, 'after');
+    await log.flush();
+    expect(kept.map((e) => e.line)).toEqual(['before']);
+    expect((await store.read('outage')).map((e) => e.line)).toEqual([
+      '[raibid] 2 log line(s) before this one could not be stored: Redis was unreachable',
+      'after',
+    ]);
+    await own.stop();
+  });
 });

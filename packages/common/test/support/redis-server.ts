@@ -12,17 +12,16 @@ export interface TestRedis {
   client(): Redis;
   /** Empties every key (between tests). */
   flush(): Promise<void>;
+  /** Stops the server process (an outage); clients keep trying to reconnect. */
+  down(): Promise<void>;
+  /** Starts a new, empty server on the same socket after down(). */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/**
- * Starts a private redis-server on a unix socket in a temp dir (no TCP port, no
- * persistence). Every test file gets its own server, so files run in parallel.
- */
-export async function startRedis(): Promise<TestRedis> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'raibid-redis-'));
-  const socket = path.join(dir, 'redis.sock');
-  const child: ChildProcess = spawn(
+/** Starts redis-server on `socket` and resolves once it answers PING. */
+async function launch(dir: string, socket: string): Promise<ChildProcess> {
+  const child = spawn(
     'redis-server',
     [
       '--port',
@@ -41,12 +40,11 @@ export async function startRedis(): Promise<TestRedis> {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
+  const collect = (chunk: Buffer) => {
     output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
   const spawnError = new Promise<never>((_, reject) => {
     child.once('error', (error) =>
       reject(
@@ -78,16 +76,38 @@ export async function startRedis(): Promise<TestRedis> {
     }
     throw new Error(`redis-server did not come up: ${output}`);
   })();
-  await Promise.race([ready, spawnError]);
-  spawnError.catch(() => {}); // exits on stop() are expected from here on
-  probe.disconnect();
+  try {
+    await Promise.race([ready, spawnError]);
+  } finally {
+    probe.disconnect();
+  }
+  spawnError.catch(() => {}); // exits on down()/stop() are expected from here on
+  return child;
+}
 
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * Starts a private redis-server on a unix socket in a temp dir (no TCP port, no
+ * persistence). Every test file gets its own server, so files run in parallel.
+ */
+export async function startRedis(): Promise<TestRedis> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'raibid-redis-'));
+  const socket = path.join(dir, 'redis.sock');
+  let child = await launch(dir, socket);
   const clients: Redis[] = [];
   return {
     url: `unix://${socket}`,
     socket,
     client() {
       const client = new Redis({ path: socket, maxRetriesPerRequest: 3 });
+      // While the server is down() every reconnect attempt emits an error; commands still reject.
+      client.on('error', () => {});
       clients.push(client);
       return client;
     },
@@ -96,11 +116,13 @@ export async function startRedis(): Promise<TestRedis> {
       await admin.flushall();
       admin.disconnect();
     },
+    down: () => terminate(child),
+    async up() {
+      child = await launch(dir, socket);
+    },
     async stop() {
       for (const client of clients) client.disconnect();
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      await terminate(child);
       await rm(dir, { recursive: true, force: true });
     },
   };
