@@ -1,6 +1,6 @@
 import { LogStore } from '@raibid/common';
 import { startRedis, type TestRedis, waitFor } from '@raibid/common/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { JobLog } from '../src/job-log.js';
 
 let redis: TestRedis;
@@ -80,6 +80,7 @@ describe('JobLog', () => {
 
   it('says in the log how many lines were lost while Redis was unreachable', async () => {
     const own = await startRedis();
+    onTestFinished(() => own.stop());
     const connection = own.client(); // gives up on a command after 3 reconnect attempts
     const store = new LogStore(connection);
     const errors: number[] = [];
@@ -103,6 +104,5 @@ describe('JobLog', () => {
       '[raibid] 2 log line(s) before this one could not be stored: Redis was unreachable',
       'after',
     ]);
-    await own.stop();
   });
 });

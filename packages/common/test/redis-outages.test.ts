@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createLogger, createRedis, logRedisOutages } from '../src/index.js';
 import { startRedis, waitFor } from './support/index.js';
 
@@ -14,7 +14,9 @@ describe('logRedisOutages', () => {
     });
     const logger = createLogger({ name: 'outage-test', level: 'debug', destination });
     const redis = await startRedis();
+    onTestFinished(() => redis.stop());
     const connection = createRedis(redis.url, { retryStrategy: () => 20 });
+    onTestFinished(() => connection.disconnect());
     logRedisOutages(connection, logger, 'test');
     expect(await connection.ping()).toBe('PONG');
 
@@ -26,7 +28,5 @@ describe('logRedisOutages', () => {
 
     const shown = records.filter((r) => r.level >= 30).map((r) => r.msg);
     expect(shown).toEqual(['redis unreachable; retrying', 'redis reachable again']);
-    connection.disconnect();
-    await redis.stop();
   });
 });
