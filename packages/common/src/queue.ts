@@ -141,13 +141,24 @@ export class JobQueue {
 
   /** Whether the stream and group exist (readiness). */
   async groupExists(): Promise<boolean> {
+    return (await this.agentsGroup()) !== null;
+  }
+
+  /** The agents group's fields from XINFO GROUPS (`lag` may be nil), or null when stream or group is missing. */
+  private async agentsGroup(): Promise<Record<string, unknown> | null> {
+    let groups: unknown[][];
     try {
-      const groups = (await this.redis.xinfo('GROUPS', JOBS_STREAM)) as unknown[][];
-      return groups.some((g) => fieldsToObject(g.map(String)).name === AGENTS_GROUP);
+      groups = (await this.redis.xinfo('GROUPS', JOBS_STREAM)) as unknown[][];
     } catch (error) {
-      if (error instanceof Error && error.message.includes('no such key')) return false;
+      if (error instanceof Error && error.message.includes('no such key')) return null;
       throw error;
     }
+    for (const group of groups) {
+      const fields: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < group.length; i += 2) fields[String(group[i])] = group[i + 1];
+      if (fields.name === AGENTS_GROUP) return fields;
+    }
+    return null;
   }
 
   /** Stores a new queued job and its stream entry in one atomic write. */
@@ -475,21 +486,12 @@ export class JobQueue {
 
   /** Lag and pending of the agents' group, from XINFO GROUPS (what KEDA reads). */
   async stats(): Promise<QueueStats> {
-    let groups: unknown[][];
-    try {
-      groups = (await this.redis.xinfo('GROUPS', JOBS_STREAM)) as unknown[][];
-    } catch (error) {
-      if (error instanceof Error && error.message.includes('no such key')) return { lag: 0, pending: 0 };
-      throw error;
-    }
-    const raw = groups.map((g) => g as unknown[]).find((g) => g[g.indexOf('name') + 1] === AGENTS_GROUP);
-    if (!raw) return { lag: 0, pending: 0 };
-    const field = (name: string): unknown => raw[raw.indexOf(name) + 1];
-    const pending = Number(field('pending') ?? 0);
-    const lag = field('lag');
-    if (lag !== null && lag !== undefined) return { lag: Number(lag), pending };
+    const group = await this.agentsGroup();
+    if (!group) return { lag: 0, pending: 0 };
+    const pending = Number(group.pending ?? 0);
+    if (group.lag !== null && group.lag !== undefined) return { lag: Number(group.lag), pending };
     // Redis reports lag as nil when it cannot compute it; count undelivered entries instead.
-    const after = String(field('last-delivered-id') ?? '0-0');
+    const after = String(group['last-delivered-id'] ?? '0-0');
     const undelivered = await this.redis.xrange(JOBS_STREAM, `(${after}`, '+');
     return { lag: undelivered.length, pending };
   }
@@ -505,10 +507,9 @@ export class JobQueue {
    */
   async trim(keep = 1_000): Promise<number> {
     if ((await this.redis.xlen(JOBS_STREAM)) <= keep) return 0;
-    const groups = (await this.redis.xinfo('GROUPS', JOBS_STREAM)) as unknown[][];
-    const group = groups.find((g) => g[g.indexOf('name') + 1] === AGENTS_GROUP);
+    const group = await this.agentsGroup();
     if (!group) return 0;
-    let minId = String(group[group.indexOf('last-delivered-id') + 1]);
+    let minId = String(group['last-delivered-id']);
     const summary = (await this.redis.xpending(JOBS_STREAM, AGENTS_GROUP)) as [
       number,
       string | null,
