@@ -10,14 +10,27 @@ export default defineConfig({
     outputFile: { json: 'test-output/vitest.json' },
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    projects: packages.map((name) => ({
-      test: {
-        name,
-        root: `packages/${name}`,
-        include: ['test/**/*.test.ts'],
-        testTimeout: 30_000,
-        hookTimeout: 30_000,
+    projects: [
+      ...packages.map((name) => ({
+        test: {
+          name,
+          root: `packages/${name}`,
+          include: ['test/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      })),
+      // The cluster side: images, Tanka, the Tiltfile and infra/ scripts, proven with the real
+      // tools (docker, tk, tilt, kube-apiserver). Builds and starts take minutes, not seconds.
+      {
+        test: {
+          name: 'infra',
+          root: 'infra',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+        },
       },
-    })),
+    ],
   },
 });
