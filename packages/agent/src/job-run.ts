@@ -5,7 +5,6 @@ import {
   type JobQueue,
   type Logger,
   LogStore,
-  MAX_ATTEMPTS,
   type Outcome,
   PIPELINE_FILE,
   PipelineError,
@@ -115,14 +114,7 @@ export class JobRun {
   async run(): Promise<RunEnd> {
     const { job } = this.claimed;
     const { logger } = this.ctx;
-    this.log.system(
-      `[raibid] agent ${this.ctx.agentName} picked up job ${job.id} (attempt ${this.claimed.attempt} of ${MAX_ATTEMPTS})`,
-    );
-    if (this.claimed.attempt > 1) {
-      this.log.system(
-        `[raibid] this job is being retried: attempt ${this.claimed.attempt} of ${MAX_ATTEMPTS}, an earlier agent did not finish it`,
-      );
-    }
+    // The "picked up" lines were written with the claim (JobQueue.claim).
     const watch = watchJob({
       queue: this.ctx.queue,
       claimed: this.claimed,

@@ -82,6 +82,17 @@ end
 return 0
 `;
 
+/** The log lines that open an attempt. */
+function pickedUpLines(agent: string, jobId: string, attempt: number): string[] {
+  const lines = [`[raibid] agent ${agent} picked up job ${jobId} (attempt ${attempt} of ${MAX_ATTEMPTS})`];
+  if (attempt > 1) {
+    lines.push(
+      `[raibid] this job is being retried: attempt ${attempt} of ${MAX_ATTEMPTS}, an earlier agent did not finish it`,
+    );
+  }
+  return lines;
+}
+
 /**
  * Steps of a job that ended without its agent (lost, or gone while cancelling): the
  * step that was running is `cancelled`, the ones that never started are `skipped`.
@@ -216,6 +227,8 @@ export class JobQueue {
     const now = new Date().toISOString();
     let result: Awaited<ReturnType<JobStore['update']>>;
     try {
+      // The "picked up" line is written with the claim: an agent killed right after
+      // claiming still leaves its attempt in the log, so attempts and log agree.
       result = await this.store.update(jobId, (job) =>
         job.status !== 'queued'
           ? null
@@ -228,6 +241,7 @@ export class JobQueue {
                 startedAt: now,
                 steps: [],
               },
+              systemLines: pickedUpLines(consumer, jobId, job.attempts + 1),
             },
       );
     } catch (error) {

@@ -8,6 +8,8 @@ import {
   JOBS_INDEX,
   JOBS_STREAM,
   jobKey,
+  logKey,
+  logMetaKey,
   repoIndexKey,
   statusIndexKey,
 } from './keys.js';
@@ -16,8 +18,9 @@ import { assertTransition, type JobStatus } from './status.js';
 /**
  * Writes a job record with compare-and-set on `rev`, keeps the listing indexes in
  * step, and in the same atomic script optionally XACKs the job's stream entry,
- * XADDs a fresh one (so a re-queued job counts in the group's lag again) and
- * appends the change to the events stream.
+ * XADDs a fresh one (so a re-queued job counts in the group's lag again), appends
+ * system lines to the job's log (as LogStore does) and appends the change to the
+ * events stream.
  */
 const COMMIT_SCRIPT = `
 local rev = redis.call('HGET', KEYS[1], 'rev')
@@ -36,6 +39,11 @@ if ARGV[4] ~= '' then redis.call('XACK', KEYS[5], ARGV[10], ARGV[4]) end
 local entry = ''
 if ARGV[5] ~= '' then entry = redis.call('XADD', KEYS[5], '*', 'jobId', ARGV[3], 'attempt', ARGV[5]) end
 if ARGV[9] == '1' then redis.call('DEL', KEYS[6]) end
+for i = 12, #ARGV do
+  local seq = redis.call('HINCRBY', KEYS[10], 'seq', 1)
+  redis.call('HINCRBY', KEYS[10], 'bytes', #ARGV[i])
+  redis.call('XADD', KEYS[9], seq .. '-0', 'ts', ARGV[11], 'stream', 'system', 'step', '', 'line', ARGV[i])
+end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'jobId', ARGV[3], 'from', ARGV[6], 'status', ARGV[7], 'job', ARGV[2])
 return {newRev, entry}
 `;
@@ -67,6 +75,8 @@ export interface JobChange {
   requeueAttempt?: number;
   /** Remove a pending cancellation request. */
   clearCancel?: boolean;
+  /** raibid's own lines for the job's log, written with the change (so the log never misses them). */
+  systemLines?: string[];
 }
 
 export interface JobListFilter {
@@ -102,7 +112,7 @@ export class JobStore {
   ) {
     this.onCorrupt = options.onCorrupt ?? (() => {});
     this.eventsMaxLen = options.eventsMaxLen ?? 10_000;
-    redis.defineCommand('raibidCommitJob', { numberOfKeys: 8, lua: COMMIT_SCRIPT });
+    redis.defineCommand('raibidCommitJob', { numberOfKeys: 10, lua: COMMIT_SCRIPT });
   }
 
   /** Builds a new queued job record (not yet stored). */
@@ -202,6 +212,8 @@ export class JobStore {
       cancelKey(job.id),
       JOBS_INDEX,
       repoIndexKey(job.repo.owner, job.repo.name),
+      logKey(job.id),
+      logMetaKey(job.id),
       rev ?? '',
       JSON.stringify(job),
       job.id,
@@ -212,6 +224,8 @@ export class JobStore {
       String(this.eventsMaxLen),
       change.clearCancel ? '1' : '0',
       AGENTS_GROUP,
+      new Date().toISOString(),
+      ...(change.systemLines ?? []),
     )) as [number, string];
     if (reply[0] === -1) return null;
     return { entryId: reply[1] === '' ? null : reply[1] };

@@ -189,6 +189,29 @@ describe('JobQueue', () => {
     expect(await groupInfo()).toEqual({ lag: 0, pending: 0 });
   });
 
+  it('writes each attempt’s "picked up" line with its claim, so an agent killed at once still leaves it in the log', async () => {
+    await queue.ensureGroup();
+    const job = await queue.enqueue(newJob());
+    const logs = new LogStore(redis);
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      // Claimed, then nothing more from this agent: it was killed right after.
+      expect((await agentQueue().claim(`killed-${attempt}`, 1_000))?.attempt).toBe(attempt);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await reapOnce({ queue, logs, logger: silent, leaseMs: 50 });
+    }
+    const lines = (await logs.read(job.id)).map((e) => [e.seq, e.stream, e.line]);
+    expect(lines).toEqual([
+      [1, 'system', `[raibid] agent killed-1 picked up job ${job.id} (attempt 1 of 3)`],
+      [2, 'system', '[raibid] agent killed-1 stopped heart-beating; job re-queued for attempt 2 of 3'],
+      [3, 'system', `[raibid] agent killed-2 picked up job ${job.id} (attempt 2 of 3)`],
+      [4, 'system', '[raibid] this job is being retried: attempt 2 of 3, an earlier agent did not finish it'],
+      [5, 'system', '[raibid] agent killed-2 stopped heart-beating; job re-queued for attempt 3 of 3'],
+    ]);
+    // The job's later lines follow on from the claim's (one sequence).
+    expect((await logs.append(job.id, [{ stream: 'stdout', step: null, line: 'next' }])).written).toBe(1);
+    expect((await logs.read(job.id, 5)).map((e) => e.seq)).toEqual([6]);
+  });
+
   it('hands a job back on release without counting the attempt', async () => {
     await queue.ensureGroup();
     const job = await queue.enqueue(newJob());
