@@ -1,0 +1,82 @@
+// raibid-agent: KEDA starts one Job per queued job (lag of the group raibid-agents on the stream
+// raibid:jobs); each agent claims one entry, runs it and exits. The contract is docs/scaling.md.
+local u = import 'util.libsonnet';
+
+function(c) {
+  local name = 'raibid-agent',
+  local component = 'agent',
+  local a = c.agent,
+
+  cachePvc: u.pvc(c, 'raibid-agent-cache', component, c.storage.agentCache, c.storage.agentCacheAccessMode),
+
+  scaledJob: {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledJob',
+    metadata: u.metadata(c, name, component),
+    spec: {
+      pollingInterval: a.pollingInterval,
+      minReplicaCount: 0,
+      maxReplicaCount: a.maxReplicaCount,
+      successfulJobsHistoryLimit: a.successfulJobsHistoryLimit,
+      failedJobsHistoryLimit: a.failedJobsHistoryLimit,
+      // The lag counts only entries no agent has read, so only Jobs that have not started are
+      // subtracted; `default` would subtract running Jobs again and under-scale.
+      scalingStrategy: { strategy: 'accurate' },
+      // A new generation (every agent image rebuild) must not delete Jobs that are running.
+      rollout: { strategy: 'gradual' },
+      triggers: [{
+        type: 'redis-streams',
+        metadata: {
+          address: 'redis.%s.svc.cluster.local:%d' % [c.namespace, c.redis.port],
+          stream: 'raibid:jobs',
+          consumerGroup: 'raibid-agents',
+          lagCount: '1',
+          activationLagCount: '0',
+        },
+      }],
+      jobTargetRef: {
+        // The job's entry is consumed when the agent claims it: never run a Job's pod twice.
+        backoffLimit: 0,
+        activeDeadlineSeconds: a.activeDeadlineSeconds,
+        template: {
+          metadata: { labels: u.labels(c, name, component) },
+          spec: {
+            restartPolicy: 'Never',
+            securityContext: u.podSecurityContext,
+            [if a.spreadOverNodes then 'topologySpreadConstraints']: [{
+              maxSkew: 1,
+              topologyKey: 'kubernetes.io/hostname',
+              whenUnsatisfiable: 'ScheduleAnyway',
+              labelSelector: { matchLabels: u.selector(c, name) },
+            }],
+            containers: [{
+              name: 'agent',
+              image: u.builtImage(c, c.images.agent),
+              // Written out: Tilt rewrites it only where present, and the image is never pulled
+              // again for a tag the node already has.
+              imagePullPolicy: 'IfNotPresent',
+              envFrom: [{ configMapRef: { name: 'raibid-config' } }],
+              env: u.env({
+                AGENT_IDLE_TIMEOUT: a.idleTimeout,
+                LOG_LEVEL: a.logLevel,
+                RAIBID_CACHE_DIR: '/cache',
+                RAIBID_WORK_DIR: '/work',
+              }) + [u.secretEnv('GITEA_TOKEN', 'gitea-token', optional=true)],
+              resources: a.resources,
+              // Users' build steps write where they like (apt caches, ~/.cargo, ...).
+              securityContext: u.containerSecurityContext(readOnlyRootFilesystem=false),
+              volumeMounts: [
+                { name: 'cache', mountPath: '/cache' },
+                { name: 'work', mountPath: '/work' },
+              ],
+            }],
+            volumes: [
+              { name: 'cache', persistentVolumeClaim: { claimName: 'raibid-agent-cache' } },
+              { name: 'work', emptyDir: {} },
+            ],
+          },
+        },
+      },
+    },
+  },
+}
