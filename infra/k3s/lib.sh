@@ -61,7 +61,7 @@ k3s_running() {
 
 # The version k3s reports ("k3s version v1.34.4+k3s1 (abcdef12)"), or empty when not installed.
 installed_k3s_version() {
-  if have k3s; then k3s --version 2>/dev/null | awk 'NR == 1 { print $3 }'; fi
+  if have k3s; then k3s --version 2>/dev/null | awk 'NR == 1 { print $3 }' || true; fi
 }
 
 # kubectl reads ~/.kube/config; before install.sh copied it there, fall back to k3s's own file.
