@@ -3,7 +3,8 @@
 #   - Debian packages: Docker engine (classic builder), a local registry, containerd,
 #     debootstrap (stand-in base images), etcd (for kube-apiserver), shellcheck;
 #   - Go tools built from the Go module proxy into a cache, one binary per version:
-#     tilt (tools/tilt/go.mod), tk (Tanka), kube-apiserver (tools/kube-apiserver/go.mod).
+#     tilt (tools/tilt/go.mod), tk (Tanka), kube-apiserver (tools/kube-apiserver/go.mod),
+#     gitea (tools/gitea/go.mod; for the seed-gitea and trigger-test-job tests).
 # Idempotent: what is already there is kept. Prints the tools' bin directory last.
 # Usage: bash scripts/tools.sh [--no-apt]
 set -euo pipefail
@@ -65,5 +66,20 @@ if [ -x "$TOOLS_DIR/gobin/tk" ]; then mv "$TOOLS_DIR/gobin/tk" "$BIN/tk-$TANKA_V
 k8s_version=$(module_version tools/kube-apiserver/go.mod k8s.io/kubernetes)
 build kube-apiserver "$k8s_version" \
   env -C tools/kube-apiserver CGO_ENABLED=0 go build -o "$BIN/kube-apiserver-$k8s_version" k8s.io/kubernetes/cmd/kube-apiserver
+
+gitea_version=$(module_version tools/gitea/go.mod code.gitea.io/gitea)
+build gitea "$gitea_version" \
+  env -C tools/gitea CGO_ENABLED=1 go build -tags 'sqlite sqlite_unlock_notify' \
+  -ldflags "-X main.Version=${gitea_version#v}" -o "$BIN/gitea-$gitea_version" code.gitea.io/gitea
+# Built without bindata, Gitea reads templates/ and options/ from its STATIC_ROOT_PATH: keep the
+# module's copies next to the binary (the tests point STATIC_ROOT_PATH there).
+gitea_share="$TOOLS_DIR/share/gitea-$gitea_version"
+if [ ! -d "$gitea_share/templates" ]; then
+  gitea_src=$(env -C tools/gitea go list -m -f '{{.Dir}}' code.gitea.io/gitea)
+  mkdir -p "$gitea_share.tmp"
+  cp -R "$gitea_src/templates" "$gitea_src/options" "$gitea_src/public" "$gitea_share.tmp/"
+  chmod -R u+w "$gitea_share.tmp"
+  mv "$gitea_share.tmp" "$gitea_share"
+fi
 
 echo "$BIN"
