@@ -3,8 +3,12 @@ import { CliError, EXIT, type ExitCode } from '../errors.js';
 import { registerDev } from './commands/dev.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerLogs } from './commands/logs.js';
+import { registerScaleAgent } from './commands/scale-agent.js';
+import { registerSeedGitea } from './commands/seed-gitea.js';
+import { registerServerLogs } from './commands/server-logs.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
+import { registerTriggerTestJob } from './commands/trigger-test-job.js';
 import { type CommandContext, createContext } from './context.js';
 import { type CliIo, colorsFor } from './io.js';
 
@@ -23,6 +27,9 @@ Environment:
   RAIBID_URL        server to talk to (default http://localhost:8080)
   RAIBID_API_TOKEN  bearer token for submit, cancel and retry
   NO_COLOR          plain output
+  KUBECONFIG        cluster tools (seed-gitea, trigger-test-job, scale-agent, server-logs);
+                    else ~/.kube/config, else /etc/rancher/k3s/k3s.yaml
+  GITEA_URL         Gitea for seed-gitea and trigger-test-job (default http://localhost:3000)
 
 Exit codes:
   0    done; with --wait: the job succeeded
@@ -33,6 +40,7 @@ Exit codes:
   130  interrupted (Ctrl-C) while waiting; the job keeps running
 
 Start here: pnpm dev (the whole CI on this machine), then: raibid submit /path/to/repo --wait
+On the cluster (Tilt's tools): raibid seed-gitea, then raibid trigger-test-job
 `;
 
 function reportError(io: CliIo, error: CliError, json: boolean): void {
@@ -82,6 +90,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   registerLogs(program, runtime);
   registerStatus(program, runtime);
   registerDev(program, runtime);
+  registerSeedGitea(program, runtime);
+  registerTriggerTestJob(program, runtime);
+  registerScaleAgent(program, runtime);
+  registerServerLogs(program, runtime);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
