@@ -482,3 +482,66 @@ describe('secrets.sh', () => {
     expect(existsSync(path.join(box.root, 'etc'))).toBe(false);
   });
 });
+
+describe('uninstall.sh', () => {
+  const sandboxes: Sandbox[] = [];
+  afterEach(() => {
+    for (const made of sandboxes.splice(0)) made.remove();
+  });
+  function installed(): Sandbox {
+    const machine = freshMachine();
+    machine.registry = { running: true, image: 'registry:2.8.3', repositories: ['raibid-agent'] };
+    machine.volume = true;
+    machine.k3s = { version: K3S_VERSION, active: true };
+    machine.cluster = {
+      ...machine.cluster,
+      up: true,
+      nodeReady: true,
+      kedaEstablished: true,
+      kedaHelmChart: true,
+    };
+    const box = new Sandbox(machine);
+    sandboxes.push(box);
+    box.placeStandin('/usr/local/bin/k3s-uninstall.sh', 'k3s-uninstall');
+    return box;
+  }
+
+  it('deletes the ScaledJobs before the KEDA HelmChart, then k3s and the registry container; keeps the images', () => {
+    const box = installed();
+    const run = box.run('uninstall.sh', ['--yes']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const steps = run.calls
+      .filter((c) => c.args.includes('delete') || c.command === 'k3s-uninstall' || c.args[0] === 'rm')
+      .map((c) => `${c.command} ${c.args.join(' ')}`);
+    expect(steps).toEqual([
+      'kubectl delete scaledjobs.keda.sh --all --all-namespaces --timeout=60s',
+      'kubectl -n kube-system delete helmchart keda flux --ignore-not-found --timeout=120s',
+      'k3s-uninstall ',
+      'docker rm -f raibid-registry',
+    ]);
+    expect(run.stdout).toContain(
+      "kept the registry's images in the Docker volume raibid-registry-data (--purge deletes them)",
+    );
+    expect(box.state.volume).toBe(true);
+  });
+
+  it('--purge also deletes the images; a second run has nothing to remove', () => {
+    const box = installed();
+    expect(box.run('uninstall.sh', ['--yes', '--purge']).code).toBe(0);
+    expect(box.state.volume).toBe(false);
+    const again = box.run('uninstall.sh', ['--yes', '--purge']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^nothing to remove: /);
+  });
+
+  it('does not remove anything without --yes when it cannot ask', () => {
+    const box = installed();
+    const run = box.run('uninstall.sh');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      'error: not a terminal, so it cannot ask: run again with --yes to remove k3s and the registry\n',
+    );
+    expect(run.calls.filter((c) => c.args.includes('delete') || c.command === 'k3s-uninstall')).toEqual([]);
+  });
+});

@@ -188,6 +188,15 @@ export class Sandbox {
     };
   }
 
+  /** Puts a stand-in for `command` at `file` under RAIBID_INSTALL_ROOT (e.g. /usr/local/bin/k3s-uninstall.sh). */
+  placeStandin(file: string, command: string): void {
+    const target = path.join(this.root, file);
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, `#!/bin/sh\nexec "${process.execPath}" "${STANDINS}" ${command} "$@"\n`, {
+      mode: 0o755,
+    });
+  }
+
   calls(): Call[] {
     return readFileSync(this.logPath, 'utf8')
       .split('\n')

@@ -5,7 +5,7 @@
 // An unhandled call exits 99, so a script calling something the test did not foresee fails loudly.
 // Usage (from a generated wrapper on PATH): node k3s-standins.mjs <command> [args...]
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +89,13 @@ const standins = {
     writeFileSync(kubeconfig, k3sKubeconfig());
     save();
   },
+  // /usr/local/bin/k3s-uninstall.sh, which the real installer writes.
+  'k3s-uninstall'() {
+    rmSync(path.join(process.env.RAIBID_INSTALL_ROOT, 'usr/local/bin/k3s-uninstall.sh'));
+    state.k3s = null;
+    state.cluster.up = false;
+    save();
+  },
   curl() {
     const url = args.find((arg) => /^https?:/.test(arg));
     if (url === 'https://get.k3s.io') {
@@ -130,6 +137,14 @@ const standins = {
       return save();
     }
     if (verb === 'volume' && args[1] === 'inspect') return exit(state.volume ? 0 : 1);
+    if (verb === 'rm' && args[1] === '-f' && state.registry) {
+      state.registry = null;
+      return save();
+    }
+    if (verb === 'volume' && args[1] === 'rm' && state.volume) {
+      state.volume = false;
+      return save();
+    }
     unhandled();
   },
   kubectl() {
@@ -192,8 +207,19 @@ const standins = {
       save();
       return out(`secret/${name} patched\n`);
     }
-    if (verb === 'get' && kind === 'crd' && name === 'scaledjobs.keda.sh')
-      return out(cluster.kedaEstablished ? 'True' : '');
+    if (verb === 'get' && kind === 'crd' && name === 'scaledjobs.keda.sh') {
+      if (!cluster.kedaEstablished) return;
+      return out(
+        template === 'name' ? 'customresourcedefinition.apiextensions.k8s.io/scaledjobs.keda.sh\n' : 'True',
+      );
+    }
+    if (verb === 'delete' && kind === 'scaledjobs.keda.sh')
+      return out('scaledjob.keda.sh "raibid-agent" deleted\n');
+    if (verb === 'delete' && kind === 'helmchart') {
+      cluster.kedaHelmChart = false;
+      save();
+      return out('helmchart.helm.cattle.io "keda" deleted\n');
+    }
     if (verb === 'get' && kind === 'helmchart' && name === 'keda') {
       return out(cluster.kedaHelmChart ? 'helmchart.helm.cattle.io/keda\n' : '');
     }
