@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   AgentRegistry,
   type ClaimedJob,
+  closeRedis,
   createRedis,
   JobQueue,
   JobStore,
@@ -13,10 +14,15 @@ import type { Redis } from 'ioredis';
 import type { AgentSettings } from './config.js';
 import { JobRun, type RunEnd } from './job-run.js';
 import { Presence } from './presence.js';
+import { RedisUnreachableError, redisDeadline, unlessAborted } from './redis-wait.js';
 import { inheritedEnv } from './step-env.js';
 
 /** Longest single blocking read, so a shutdown while idle is noticed quickly. */
 const CLAIM_SLICE_MS = 1_000;
+/** How long a starting agent waits for Redis before it reports it unreachable and exits 1. */
+const STARTUP_REDIS_WAIT_MS = 30_000;
+/** How long an exiting agent tries to remove its heartbeat record (it expires on its own). */
+const PRESENCE_REMOVE_WAIT_MS = 2_000;
 
 export interface AgentOptions {
   loop: boolean;
@@ -45,6 +51,8 @@ export class Agent {
   private readonly presence: Presence;
   private current: JobRun | null = null;
   private shutdownSignal: string | null = null;
+  /** Aborts on shutdown: ends a claim that waits for an unreachable Redis. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly config: AgentSettings,
@@ -53,8 +61,10 @@ export class Agent {
     const { logger } = options;
     this.name = agentName(config.HOSTNAME);
     const onProblem = (message: string, detail: Record<string, unknown>) => logger.warn(detail, message);
-    this.redis = createRedis(config.REDIS_URL);
-    this.claimRedis = createRedis(config.REDIS_URL);
+    // Commands wait out a Redis outage of any length (JobRun bounds the waits by the
+    // job's timeout): a job's true outcome is recorded once Redis is back.
+    this.redis = createRedis(config.REDIS_URL, { maxRetriesPerRequest: null });
+    this.claimRedis = createRedis(config.REDIS_URL, { maxRetriesPerRequest: null });
     logRedisOutages(this.redis, logger, 'redis');
     logRedisOutages(this.claimRedis, logger, 'claim');
     this.queue = new JobQueue(this.redis, new JobStore(this.redis), { onProblem });
@@ -73,12 +83,21 @@ export class Agent {
     this.shutdownSignal = signal;
     this.options.logger.info({ signal, jobId: this.current?.jobId ?? null }, 'shutting down');
     this.current?.stop('shutdown');
+    // A claim in flight returns within CLAIM_SLICE_MS when Redis answers (a job it got is
+    // handed straight back); one waiting for an unreachable Redis is abandoned.
+    setTimeout(
+      () => this.stopping.abort(new RedisUnreachableError('Redis unreachable while shutting down')),
+      CLAIM_SLICE_MS + 1_000,
+    ).unref();
   }
 
   async run(): Promise<AgentExit> {
     const { logger, loop } = this.options;
     try {
-      await this.queue.ensureGroup();
+      await unlessAborted(
+        this.queue.ensureGroup(),
+        redisDeadline(STARTUP_REDIS_WAIT_MS, `no answer within ${STARTUP_REDIS_WAIT_MS / 1_000} s`),
+      );
     } catch (error) {
       throw new Error(
         `cannot reach Redis at ${this.config.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')}: ${(error as Error).message}`,
@@ -96,18 +115,22 @@ export class Agent {
         const end = await this.runJob(claimed);
         logger.info({ jobId: claimed.job.id, ...end }, 'job ended');
         if (this.shutdownSignal) return 'shutdown';
+        if (end.kind === 'unrecorded') {
+          throw new Error(`${end.reason}; job ${claimed.job.id} is left to the reaper, which re-queues it`);
+        }
         if (!loop) return 'done';
       }
     } finally {
-      await this.presence
-        .stop()
-        .catch((error: unknown) => logger.warn({ err: error }, 'could not remove the heartbeat record'));
+      await unlessAborted(
+        this.presence.stop(),
+        redisDeadline(PRESENCE_REMOVE_WAIT_MS, 'Redis unreachable; the record expires on its own'),
+      ).catch((error: unknown) => logger.warn({ err: error }, 'could not remove the heartbeat record'));
     }
   }
 
-  /** Closes the Redis connections. */
+  /** Closes the Redis connections (at once if Redis is unreachable). */
   async close(): Promise<void> {
-    await Promise.allSettled([this.redis.quit(), this.claimRedis.quit()]);
+    await Promise.allSettled([closeRedis(this.redis), closeRedis(this.claimRedis)]);
   }
 
   /** The next job, or null when idle past AGENT_IDLE_TIMEOUT (one-job mode) or shutting down. */
@@ -122,7 +145,17 @@ export class Agent {
         );
         return null;
       }
-      const claimed = await this.claimQueue.claim(this.name, Math.min(left, CLAIM_SLICE_MS));
+      // While Redis is unreachable the claim waits for it (a shutdown ends the wait).
+      let claimed: ClaimedJob | null;
+      try {
+        claimed = await unlessAborted(
+          this.claimQueue.claim(this.name, Math.min(left, CLAIM_SLICE_MS)),
+          this.stopping.signal,
+        );
+      } catch (error) {
+        if (this.shutdownSignal && error instanceof RedisUnreachableError) return null;
+        throw error;
+      }
       if (claimed) return claimed;
     }
     return null;

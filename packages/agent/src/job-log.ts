@@ -8,22 +8,36 @@ export interface JobLogOptions {
   /** A batch this large is written at once. */
   maxBatch?: number;
   /**
-   * A write that failed (Redis unreachable past its retries): the lines are lost, the job
-   * goes on, and the next write that succeeds starts with a notice saying how many were lost.
+   * Most characters of output held while Redis is unreachable (writes wait for it);
+   * output beyond is not stored, and a notice in the log says how many lines.
+   */
+  maxBufferedChars?: number;
+  /**
+   * A write that failed: the lines are lost, the job goes on, and the next write that
+   * succeeds starts with a notice saying how many were lost.
    */
   onError: (error: unknown, lines: number) => void;
 }
+
+const DEFAULT_MAX_BUFFERED_CHARS = 4 * 1024 * 1024;
 
 /**
  * A job's log as the agent writes it: lines are batched (written every `flushMs`
  * or every `maxBatch` lines, in order) so output reaches followers quickly without
  * one Redis call per line. Masking and the size cap are applied by the LogStore;
  * once it reports the cap reached, further output lines are dropped here already.
+ * While Redis is unreachable the writes wait for it and lines queue up behind them,
+ * up to `maxBufferedChars`.
  */
 export class JobLog {
   private readonly flushMs: number;
   private readonly maxBatch: number;
+  private readonly maxBufferedChars: number;
   private batch: LogLine[] = [];
+  /** Characters of lines added and not yet written (or given up on). */
+  private bufferedChars = 0;
+  /** Output lines not kept because the buffer was full, not yet mentioned in the log. */
+  private overflowed = 0;
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> = Promise.resolve();
   private capReached = false;
@@ -35,6 +49,7 @@ export class JobLog {
   constructor(private readonly options: JobLogOptions) {
     this.flushMs = options.flushMs ?? 100;
     this.maxBatch = options.maxBatch ?? 500;
+    this.maxBufferedChars = options.maxBufferedChars ?? DEFAULT_MAX_BUFFERED_CHARS;
   }
 
   get truncated(): boolean {
@@ -51,10 +66,28 @@ export class JobLog {
       this.dropped++;
       return;
     }
+    if (this.bufferedChars + line.length > this.maxBufferedChars) {
+      this.overflowed++;
+      return;
+    }
     this.add({ stream, step, line });
   }
 
+  /** Marks where output was not kept, with how many lines. */
+  private noteOverflow(): void {
+    if (this.overflowed === 0) return;
+    const count = this.overflowed;
+    this.overflowed = 0;
+    this.add({
+      stream: 'system',
+      step: null,
+      line: `[raibid] ${count} output line(s) here were not stored: Redis was unreachable and the agent's buffer was full`,
+    });
+  }
+
   private add(entry: LogLine): void {
+    this.noteOverflow(); // before the first line kept after the buffer was full
+    this.bufferedChars += entry.line.length;
     this.batch.push({ ...entry, ts: new Date().toISOString() });
     if (this.batch.length >= this.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
@@ -66,8 +99,10 @@ export class JobLog {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    this.noteOverflow();
     if (this.batch.length > 0) {
       const lines = this.batch;
+      const chars = lines.reduce((sum, entry) => sum + entry.line.length, 0);
       this.batch = [];
       this.writing = this.writing.then(async () => {
         const notice: LogLine[] =
@@ -91,6 +126,8 @@ export class JobLog {
         } catch (error) {
           this.lost += lines.length;
           this.options.onError(error, lines.length);
+        } finally {
+          this.bufferedChars -= chars;
         }
       });
     }

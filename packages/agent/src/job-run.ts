@@ -1,6 +1,7 @@
 import {
   type ClaimedJob,
   createMasker,
+  DEFAULT_JOB_TIMEOUT_MS,
   formatDuration,
   type JobQueue,
   type Logger,
@@ -17,6 +18,7 @@ import { displayUrl, formatElapsed } from './format.js';
 import { JobLog } from './job-log.js';
 import { watchJob } from './job-watch.js';
 import { loadPipeline, NoPipelineError, type PipelinePlan } from './pipeline-source.js';
+import { RedisUnreachableError, redisDeadline, unlessAborted } from './redis-wait.js';
 import { cacheEnv, stepEnv } from './step-env.js';
 import { runStepProcess } from './step-process.js';
 import { createWorkspace, removeWorkspace } from './workspace.js';
@@ -30,6 +32,16 @@ const CHECKOUT_TIMEOUT_MS = 15 * 60_000;
 const CANCEL_KILL_GRACE_MS = 2_000;
 /** Lines of a step's `run` echoed into the log before it starts. */
 const ECHOED_COMMAND_LINES = 10;
+/**
+ * How long past the job's timeout the agent still waits for an unreachable Redis to
+ * record how the job ended (the steps themselves are stopped at the timeout).
+ */
+const REDIS_WAIT_PAST_TIMEOUT_MS = 5 * 60_000;
+/**
+ * How long a shutting-down agent waits for an unreachable Redis to take its job back;
+ * then it exits and leaves the job to the reaper (Kubernetes SIGKILLs after 30 s).
+ */
+const SHUTDOWN_REDIS_WAIT_MS = 5_000;
 
 /** Why a job stopped before its pipeline ended. */
 export type StopReason = 'cancel' | 'shutdown' | 'lost';
@@ -62,13 +74,21 @@ export interface JobRunContext {
   shutdownSignal: () => string;
 }
 
-/** How a run ended for the agent: the job finished here, was handed back, or was taken away. */
+/**
+ * How a run ended for the agent: the job finished here, was handed back, was taken
+ * away, or its end could not be recorded because Redis stayed unreachable (the
+ * reaper re-queues it).
+ */
 export type RunEnd =
   | { kind: 'finished'; status: Outcome['status'] }
   | { kind: 'released' }
-  | { kind: 'lost' };
+  | { kind: 'lost' }
+  | { kind: 'unrecorded'; reason: string };
 
-type Execution = { kind: 'done'; outcome: Outcome } | { kind: 'stopped' };
+type Execution =
+  | { kind: 'done'; outcome: Outcome }
+  | { kind: 'stopped' }
+  | { kind: 'unrecorded'; reason: string };
 
 /**
  * Runs one claimed job: workspace, checkout, pipeline, steps, final state.
@@ -84,6 +104,10 @@ export class JobRun {
   private sha: string | undefined;
   private readonly log: JobLog;
   private readonly started = Date.now();
+  /** Aborts when the agent stops waiting for Redis: the job's timeout plus REDIS_WAIT_PAST_TIMEOUT_MS. */
+  private redisGiveUp: AbortSignal;
+  /** Set by the first Redis wait after a shutdown: SHUTDOWN_REDIS_WAIT_MS from then. */
+  private shutdownGiveUp: AbortSignal | null = null;
 
   constructor(
     private readonly ctx: JobRunContext,
@@ -98,6 +122,40 @@ export class JobRun {
       onError: (error, lines) =>
         ctx.logger.error({ err: error, jobId: job.id, lines }, 'could not store log lines'),
     });
+    this.redisGiveUp = this.redisDeadlineAfter(DEFAULT_JOB_TIMEOUT_MS);
+  }
+
+  private redisDeadlineAfter(jobTimeoutMs: number): AbortSignal {
+    const waitMs = jobTimeoutMs + REDIS_WAIT_PAST_TIMEOUT_MS;
+    return redisDeadline(
+      this.started + waitMs - Date.now(),
+      `Redis stayed unreachable past the job's timeout (${formatDuration(jobTimeoutMs)}) and ${formatDuration(REDIS_WAIT_PAST_TIMEOUT_MS)} more`,
+    );
+  }
+
+  /**
+   * Awaits a Redis operation. The agent's connections wait out an outage of any
+   * length; this bounds the wait by the job's timeout, or SHUTDOWN_REDIS_WAIT_MS
+   * once the agent is shutting down (RedisUnreachableError).
+   */
+  private redis<T>(operation: Promise<T>): Promise<T> {
+    const bounded = unlessAborted(operation, this.redisGiveUp);
+    if (this.reason !== 'shutdown') return bounded;
+    this.shutdownGiveUp ??= redisDeadline(
+      SHUTDOWN_REDIS_WAIT_MS,
+      `Redis unreachable while shutting down (waited ${formatDuration(SHUTDOWN_REDIS_WAIT_MS)})`,
+    );
+    return unlessAborted(bounded, this.shutdownGiveUp);
+  }
+
+  /** Writes the log's buffered lines if Redis answers in time; else says so in the agent's own log. */
+  private async flushLog(): Promise<void> {
+    try {
+      await this.redis(this.log.flush());
+    } catch (error) {
+      if (!(error instanceof RedisUnreachableError)) throw error;
+      this.ctx.logger.error({ jobId: this.jobId, reason: error.message }, 'log lines not stored');
+    }
   }
 
   get jobId(): string {
@@ -132,11 +190,26 @@ export class JobRun {
       } catch (error) {
         execution = this.failure(error);
       } finally {
-        await watch.stop();
+        // A check in flight waits for Redis; once we give up on Redis, so do we on it.
+        await this.redis(watch.stop()).catch((error: unknown) => {
+          if (!(error instanceof RedisUnreachableError)) throw error;
+        });
       }
-      return await this.conclude(execution);
+      if (execution.kind !== 'unrecorded') {
+        try {
+          return await this.conclude(execution);
+        } catch (error) {
+          if (!(error instanceof RedisUnreachableError)) throw error;
+          execution = { kind: 'unrecorded', reason: error.message };
+        }
+      }
+      logger.error(
+        { jobId: job.id, reason: execution.reason },
+        'could not record how the job ended; the reaper re-queues it',
+      );
+      return execution;
     } finally {
-      await this.log.flush();
+      await this.flushLog();
       if (workspace) {
         await removeWorkspace(workspace).catch((error: unknown) =>
           logger.error({ err: error, workspace }, 'could not remove the workspace'),
@@ -174,6 +247,7 @@ export class JobRun {
     this.throwIfStopped();
 
     const plan = await loadPipeline(workspace);
+    this.redisGiveUp = this.redisDeadlineAfter(plan.pipeline.timeout);
     this.announce(plan);
     this.steps = plan.pipeline.steps.map((step) => ({
       name: step.name,
@@ -312,6 +386,7 @@ export class JobRun {
 
   /** Maps what stopped `execute` to an outcome; infrastructure problems end the job `error`. */
   private failure(error: unknown): Execution {
+    if (error instanceof RedisUnreachableError) return { kind: 'unrecorded', reason: error.message };
     if (error instanceof StopError || this.reason) return { kind: 'stopped' };
     let message: string;
     if (error instanceof CheckoutError) {
@@ -332,7 +407,7 @@ export class JobRun {
   }
 
   /** Writes the final state (or hands the job back) after flushing the log, so followers see every line first. */
-  private async conclude(execution: Execution): Promise<RunEnd> {
+  private async conclude(execution: Exclude<Execution, { kind: 'unrecorded' }>): Promise<RunEnd> {
     const { queue, agentName } = this.ctx;
     const elapsed = formatElapsed(Date.now() - this.started);
     if (execution.kind === 'stopped') {
@@ -341,14 +416,14 @@ export class JobRun {
           this.log.system(
             `[raibid] agent ${agentName} lost its hold on the job (its heartbeat lapsed and the job was given to another agent); stopping here`,
           );
-          await this.log.flush();
+          await this.redis(this.log.flush());
           return { kind: 'lost' };
         case 'shutdown': {
           this.log.system(
             `[raibid] agent ${agentName} is shutting down (${this.ctx.shutdownSignal()}); the job goes back to the queue for another agent`,
           );
-          await this.log.flush();
-          const released = await queue.release(this.claimed);
+          await this.redis(this.log.flush());
+          const released = await this.redis(queue.release(this.claimed));
           return released ? { kind: 'released' } : { kind: 'lost' };
         }
         default:
@@ -369,13 +444,14 @@ export class JobRun {
     else if (outcome.status === 'failed')
       this.log.system(`[raibid] job failed in ${elapsed}: ${outcome.error}`);
     else if (outcome.status === 'error') this.log.system(`[raibid] job error: ${outcome.error}`);
-    await this.log.flush();
-    const finished = await queue.finish(this.claimed, outcome);
+    await this.redis(this.log.flush());
+    const finished = await this.redis(queue.finish(this.claimed, outcome));
     return finished ? { kind: 'finished', status: outcome.status } : { kind: 'lost' };
   }
 
   /** Records step progress; a refusal means the job is no longer ours. */
   private async recordSteps(): Promise<void> {
-    if (!(await this.ctx.queue.updateSteps(this.claimed, this.steps, this.sha))) this.stop('lost');
+    if (!(await this.redis(this.ctx.queue.updateSteps(this.claimed, this.steps, this.sha))))
+      this.stop('lost');
   }
 }

@@ -9,6 +9,7 @@ export class Presence {
   private jobId: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private beating: Promise<void> = Promise.resolve();
+  private beatQueued = false;
   private readonly startedAt = new Date().toISOString();
 
   constructor(
@@ -28,9 +29,17 @@ export class Presence {
     this.beat();
   }
 
-  /** Beats are chained so a late one never lands after stop() removed the record. */
+  /**
+   * Beats are chained so a late one never lands after stop() removed the record; while
+   * one waits for an unreachable Redis, further beats fold into one (it writes the latest state).
+   */
   private beat(): void {
-    this.beating = this.beating.then(() => this.write());
+    if (this.beatQueued) return;
+    this.beatQueued = true;
+    this.beating = this.beating.then(() => {
+      this.beatQueued = false;
+      return this.write();
+    });
   }
 
   private async write(): Promise<void> {

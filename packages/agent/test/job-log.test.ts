@@ -1,4 +1,4 @@
-import { LogStore } from '@raibid/common';
+import { createRedis, LogStore } from '@raibid/common';
 import { startRedis, type TestRedis, waitFor } from '@raibid/common/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { JobLog } from '../src/job-log.js';
@@ -103,6 +103,37 @@ describe('JobLog', () => {
     expect((await store.read('outage')).map((e) => e.line)).toEqual([
       '[raibid] 2 log line(s) before this one could not be stored: Redis was unreachable',
       'after',
+    ]);
+  });
+
+  it('keeps lines written while Redis is unreachable, up to its buffer, and marks where output was not kept', async () => {
+    const own = await startRedis();
+    onTestFinished(() => own.stop());
+    const connection = createRedis(own.url, { maxRetriesPerRequest: null }); // as the agent's: waits out outages
+    connection.on('error', () => {});
+    onTestFinished(() => connection.disconnect());
+    expect(await connection.ping()).toBe('PONG');
+    const store = new LogStore(connection);
+    const log = new JobLog({
+      logs: store,
+      jobId: 'buffered',
+      maxBufferedChars: 100,
+      onError: (e) => expect.fail(String(e)),
+    });
+
+    await own.down();
+    for (let i = 1; i <= 12; i++) log.output('stdout', null, `line ${String(i).padStart(5, '0')}`); // 10 chars each
+    log.system('[raibid] step work: exit 0');
+    const flushed = log.flush();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await own.up();
+    await flushed;
+
+    const expected = Array.from({ length: 10 }, (_, i) => `line ${String(i + 1).padStart(5, '0')}`);
+    expect((await store.read('buffered')).map((e) => e.line)).toEqual([
+      ...expected,
+      "[raibid] 2 output line(s) here were not stored: Redis was unreachable and the agent's buffer was full",
+      '[raibid] step work: exit 0',
     ]);
   });
 });

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 /**
  * Opens a Redis connection from REDIS_URL (`redis://`, `rediss://`, `unix:///path`
  * or a bare socket path). Commands issued while disconnected wait for the
- * reconnect instead of failing at once, up to `maxRetriesPerRequest` times.
+ * reconnect instead of failing at once, up to `maxRetriesPerRequest` reconnect
+ * attempts (20 ≈ 10 s); `null` waits for as long as the outage lasts.
  */
 export function createRedis(url: string, options: RedisOptions = {}): Redis {
   const base: RedisOptions = { maxRetriesPerRequest: 20, enableAutoPipelining: false, ...options };
@@ -49,4 +50,20 @@ export function logRedisOutages(connection: Redis, logger: Logger, name: string)
     down = false;
     logger.info({ connection: name }, 'redis reachable again');
   });
+}
+
+/**
+ * Closes a connection: QUIT when connected (replies to earlier commands still
+ * arrive), else just drop it (QUIT would wait for a reconnect that may never come).
+ */
+export async function closeRedis(connection: Redis): Promise<void> {
+  if (connection.status === 'ready') {
+    try {
+      await connection.quit();
+      return;
+    } catch {
+      // Lost while quitting: nothing left to close gracefully.
+    }
+  }
+  connection.disconnect();
 }

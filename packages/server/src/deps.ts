@@ -1,5 +1,6 @@
 import {
   AgentRegistry,
+  closeRedis,
   createRedis,
   JobQueue,
   JobStore,
@@ -92,20 +93,4 @@ export function createServerDeps(
       await closeRedis(redis);
     },
   };
-}
-
-/**
- * Closes a connection: QUIT when connected (replies to earlier commands still
- * arrive), else just drop it (QUIT would wait for a reconnect that may never come).
- */
-export async function closeRedis(connection: Redis): Promise<void> {
-  if (connection.status === 'ready') {
-    try {
-      await connection.quit();
-      return;
-    } catch {
-      // Lost while quitting: nothing left to close gracefully.
-    }
-  }
-  connection.disconnect();
 }

@@ -43,13 +43,19 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { gitToken?: string } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  gitToken?: string;
+  /** Redis persists to an AOF, so `redis.down()` / `redis.up()` is a restart, not data loss. */
+  aof?: boolean;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'raibid-agent-test-'));
   const reposDir = path.join(dir, 'repos');
   const workDir = path.join(dir, 'work');
   const cacheDir = path.join(dir, 'cache');
   await Promise.all([reposDir, workDir, cacheDir].map((d) => mkdir(d, { recursive: true })));
-  const redis = await startRedis();
+  const redis = await startRedis({ aof: options.aof ?? false });
   const client = redis.client();
   const store = new JobStore(client);
   const queue = new JobQueue(client, store);

@@ -12,15 +12,28 @@ export interface TestRedis {
   client(): Redis;
   /** Empties every key (between tests). */
   flush(): Promise<void>;
-  /** Stops the server process (an outage); clients keep trying to reconnect. */
-  down(): Promise<void>;
-  /** Starts a new, empty server on the same socket after down(). */
+  /**
+   * Stops the server process (an outage); clients keep trying to reconnect. SIGTERM
+   * (default) shuts down cleanly; SIGKILL is a crash (with `aof`, what was fsynced survives).
+   */
+  down(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Starts the server again on the same socket after down(): empty, or from its AOF with `aof`. */
   up(): Promise<void>;
+  /** The server process's pid (changes with every up()). */
+  pid(): number;
   stop(): Promise<void>;
 }
 
+export interface TestRedisOptions {
+  /**
+   * Persist every write to an append-only file (fsync always), as a Redis restarted by
+   * Kubernetes comes back: down() then up() keeps the data, the pending entries and their idle times.
+   */
+  aof?: boolean;
+}
+
 /** Starts redis-server on `socket` and resolves once it answers PING. */
-async function launch(dir: string, socket: string): Promise<ChildProcess> {
+async function launch(dir: string, socket: string, aof: boolean): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
     [
@@ -33,7 +46,9 @@ async function launch(dir: string, socket: string): Promise<ChildProcess> {
       '--save',
       '',
       '--appendonly',
-      'no',
+      aof ? 'yes' : 'no',
+      '--appendfsync',
+      'always',
       '--dir',
       dir,
     ],
@@ -85,21 +100,22 @@ async function launch(dir: string, socket: string): Promise<ChildProcess> {
   return child;
 }
 
-async function terminate(child: ChildProcess): Promise<void> {
+async function terminate(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
+  child.kill(signal);
   await exited;
 }
 
 /**
- * Starts a private redis-server on a unix socket in a temp dir (no TCP port, no
- * persistence). Every test file gets its own server, so files run in parallel.
+ * Starts a private redis-server on a unix socket in a temp dir (no TCP port; no
+ * persistence unless `aof`). Every test file gets its own server, so files run in parallel.
  */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
+  const aof = options.aof ?? false;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'raibid-redis-'));
   const socket = path.join(dir, 'redis.sock');
-  let child = await launch(dir, socket);
+  let child = await launch(dir, socket, aof);
   const clients: Redis[] = [];
   return {
     url: `unix://${socket}`,
@@ -116,10 +132,11 @@ export async function startRedis(): Promise<TestRedis> {
       await admin.flushall();
       admin.disconnect();
     },
-    down: () => terminate(child),
+    down: (signal) => terminate(child, signal),
     async up() {
-      child = await launch(dir, socket);
+      child = await launch(dir, socket, aof);
     },
+    pid: () => child.pid!,
     async stop() {
       for (const client of clients) client.disconnect();
       await terminate(child);
