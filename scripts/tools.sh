@@ -66,6 +66,8 @@ if [ -x "$TOOLS_DIR/gobin/tk" ]; then mv "$TOOLS_DIR/gobin/tk" "$BIN/tk-$TANKA_V
 k8s_version=$(module_version tools/kube-apiserver/go.mod k8s.io/kubernetes)
 build kube-apiserver "$k8s_version" \
   env -C tools/kube-apiserver CGO_ENABLED=0 go build -o "$BIN/kube-apiserver-$k8s_version" k8s.io/kubernetes/cmd/kube-apiserver
+build kubectl "$k8s_version" \
+  env -C tools/kube-apiserver CGO_ENABLED=0 go build -o "$BIN/kubectl-$k8s_version" k8s.io/kubernetes/cmd/kubectl
 
 gitea_version=$(module_version tools/gitea/go.mod code.gitea.io/gitea)
 build gitea "$gitea_version" \
