@@ -3,7 +3,7 @@
 #   - Debian packages: Docker engine (classic builder), a local registry, containerd,
 #     debootstrap (stand-in base images), etcd (for kube-apiserver), shellcheck;
 #   - Go tools built from the Go module proxy into a cache, one binary per version:
-#     tilt (tools/tilt/go.mod), tk (Tanka), kube-apiserver (tools/kube-apiserver/go.mod),
+#     tilt (tools/tilt/go.mod), tk (Tanka), kube-apiserver and kubectl (tools/kube-apiserver/go.mod),
 #     gitea (tools/gitea/go.mod; for the seed-gitea and trigger-test-job tests).
 # Idempotent: what is already there is kept. Prints the tools' bin directory last.
 # Usage: bash scripts/tools.sh [--no-apt]
