@@ -42,6 +42,7 @@ describe('agent faults', () => {
     const repo = await createRepo(h.reposDir, 'kill9', { '.raibid.yml': slowFirstRun(marker) });
     const stopReaper = startReaper({
       queue: h.queue,
+      connection: h.client,
       logs: h.logs,
       logger: createLogger({ name: 'test-reaper', level: 'silent' }),
       leaseMs: 1_000,
@@ -145,6 +146,7 @@ steps:
     leftovers.push(pgid);
     const stopReaper = startReaper({
       queue: h.queue,
+      connection: h.client,
       logs: h.logs,
       logger: createLogger({ name: 'test-reaper', level: 'silent' }),
       leaseMs: 300,

@@ -100,6 +100,7 @@ steps:
     expect(await h.store.get(queued.id)).toMatchObject({ status: 'running', attempts: 1 });
     const stopReaper = startReaper({
       queue: h.queue,
+      connection: h.client,
       logs: h.logs,
       logger: createLogger({ name: 'test-reaper', level: 'silent' }),
       leaseMs: 1_000,

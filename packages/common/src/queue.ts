@@ -498,6 +498,14 @@ export class JobQueue {
     return result;
   }
 
+  /** How long the Redis server has been up (INFO server's uptime_in_seconds), in ms. */
+  async redisUptimeMs(): Promise<number> {
+    const info = await this.redis.info('server');
+    const seconds = /^uptime_in_seconds:(\d+)/m.exec(info)?.[1];
+    if (seconds === undefined) throw new Error('INFO server has no uptime_in_seconds; is this Redis 7+?');
+    return Number(seconds) * 1_000;
+  }
+
   /** Lag and pending of the agents' group, from XINFO GROUPS (what KEDA reads). */
   async stats(): Promise<QueueStats> {
     const group = await this.agentsGroup();

@@ -1,4 +1,6 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { formatDuration } from './duration.js';
 import { MAX_ATTEMPTS } from './job.js';
 import type { LogStore } from './logs.js';
 import type { JobQueue, ReapedEntry } from './queue.js';
@@ -30,6 +32,13 @@ function notice(entry: ReapedEntry): string | null {
 
 /** One pass: reclaim lost jobs, tell their logs why, repair a nil lag, trim the stream. */
 export async function reapOnce(options: ReaperOptions): Promise<ReapedEntry[]> {
+  const reaped = await reclaimLost(options);
+  await tidyQueue(options);
+  return reaped;
+}
+
+/** Re-queues (or ends) jobs whose agents stopped heart-beating, and says so in their logs. */
+async function reclaimLost(options: ReaperOptions): Promise<ReapedEntry[]> {
   const { queue, logs, logger } = options;
   const reaped = await queue.reap(options.name ?? 'raibid-reaper', options.leaseMs);
   for (const entry of reaped) {
@@ -40,22 +49,60 @@ export async function reapOnce(options: ReaperOptions): Promise<ReapedEntry[]> {
     const line = notice(entry);
     if (line && entry.jobId) await logs.append(entry.jobId, [{ stream: 'system', step: null, line }]);
   }
+  return reaped;
+}
+
+/** Repairs a nil lag and trims the stream. */
+async function tidyQueue(options: ReaperOptions): Promise<void> {
+  const { queue, logger } = options;
   if (await queue.repairLag()) {
     logger.warn(
       'the agents group had lost its read count (lag was nil, so autoscaling was blind); repaired it',
     );
   }
   await queue.trim();
-  return reaped;
 }
 
-/** Runs reapOnce every interval until the returned stop function is called. */
-export function startReaper(options: ReaperOptions): () => Promise<void> {
+export interface ReaperLoopOptions extends ReaperOptions {
+  /** The queue's connection: each time it (re)connects, reclaiming waits `graceMs`. */
+  connection: Redis;
+  /** Defaults to the lease. */
+  graceMs?: number;
+}
+
+/**
+ * Runs reapOnce every interval until the returned stop function is called.
+ *
+ * After Redis comes back nothing is reclaimed for a grace period of one lease:
+ * from when this connection (re)connects (also at start: Redis may have restarted
+ * while the server was away) and until Redis itself has been up that long (a
+ * restart the connection did not notice). Agents could not renew while Redis was
+ * away, and a Redis restarted from its AOF counts the outage in its entries' idle
+ * time; the grace gives live agents a lease to renew, so only the jobs of agents
+ * that are really gone are re-queued.
+ */
+export function startReaper(options: ReaperLoopOptions): () => Promise<void> {
+  const { connection, logger } = options;
   const interval = options.intervalMs ?? Math.max(250, Math.floor(options.leaseMs / 4));
+  const graceMs = options.graceMs ?? options.leaseMs;
+  let reclaimFrom = Date.now() + graceMs;
+  const onReady = () => {
+    reclaimFrom = Date.now() + graceMs;
+    logger.info(
+      { graceMs },
+      `Redis connected; no job is reclaimed for ${formatDuration(graceMs)} so agents can renew their holds first`,
+    );
+  };
+  connection.on('ready', onReady);
   let running: Promise<unknown> | null = null;
   const timer = setInterval(() => {
     if (running) return; // the previous pass is still going
-    running = reapOnce(options)
+    if (connection.status !== 'ready') return; // the outage is logged by logRedisOutages
+    const pass = async () => {
+      const settled = Date.now() >= reclaimFrom && (await options.queue.redisUptimeMs()) >= graceMs;
+      await (settled ? reapOnce(options) : tidyQueue(options));
+    };
+    running = pass()
       .catch((error: unknown) => options.logger.error({ err: error }, 'reaper pass failed'))
       .finally(() => {
         running = null;
@@ -64,6 +111,7 @@ export function startReaper(options: ReaperOptions): () => Promise<void> {
   timer.unref();
   return async () => {
     clearInterval(timer);
+    connection.off('ready', onReady);
     if (running) await running;
   };
 }

@@ -43,6 +43,7 @@ async function ensureGroupWhenReachable(): Promise<void> {
 
 const stopReaper = startReaper({
   queue: deps.queue,
+  connection: deps.redis,
   logs: deps.logs,
   logger,
   leaseMs: config.RAIBID_LEASE_MS,
