@@ -65,6 +65,7 @@ interface Manifest {
     Links?: { URL: { Scheme: string; Host: string; Path: string }; Name: string }[] | null;
     PodReadinessMode?: string;
     UpdateCmdSpec?: { args: string[] };
+    AllowParallel?: boolean;
     Deps?: string[] | null;
   };
 }
@@ -358,6 +359,7 @@ describe.skipIf(tools.skip)('the Tiltfile, loaded by the real Tilt', () => {
     it('has the four tools as manual resources that tilt up does not start', () => {
       const tool = (name: string) => {
         const m = manifest(result, name);
+        expect(m.DeployTarget.AllowParallel, `${name} runs while another tool runs`).toBe(true);
         return { trigger: m.TriggerMode, cmd: m.DeployTarget.UpdateCmdSpec?.args };
       };
       expect(tool('seed-gitea')).toEqual({
@@ -385,6 +387,8 @@ describe.skipIf(tools.skip)('the Tiltfile, loaded by the real Tilt', () => {
     it("keda applies KEDA's HelmChart alone, then waits for its CRD and its operator", async () => {
       const keda = manifest(result, 'keda');
       expect(keda.TriggerMode).toBe(TRIGGER_MODE_AUTO);
+      // Its wait may take minutes; other local resources (the server's bundle) run meanwhile.
+      expect(keda.DeployTarget.AllowParallel).toBe(true);
       const args = keda.DeployTarget.UpdateCmdSpec?.args ?? [];
       expect(args.slice(0, 2)).toEqual(['sh', '-c']);
       // Run the very command Tilt runs, with the real tk and the stand-in kubectl.
