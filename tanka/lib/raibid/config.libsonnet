@@ -63,10 +63,10 @@
     // builds are CPU-bound, so 8 agents (16 cores) leave room for Redis, Gitea, the server,
     // KEDA and k3s itself. Per job a request of 1 core keeps the scheduler honest.
     maxReplicaCount: 8,
-    // The longest a job may run is the pipeline's largest timeout (default 60m in
-    // packages/common/src/pipeline.ts); Kubernetes ends an agent Job after this, so it must be
-    // longer than the job timeout plus clone, reporting and shutdown.
-    activeDeadlineSeconds: 60 * 60 + 15 * 60,
+    // Kubernetes ends an agent Job after this. It must outlast the agent's worst case: the
+    // clone (at most 15m), the job timeout (default 60m, packages/common/src/pipeline.ts) and
+    // the 5m the agent waits for an unreachable Redis to record the outcome, plus a margin.
+    activeDeadlineSeconds: (15 + 60 + 5 + 5) * 60,
     // A Job whose entry was taken by another agent exits 0 after this (a Complete Job, no retry).
     idleTimeout: '30s',
     successfulJobsHistoryLimit: 5,
