@@ -224,8 +224,8 @@ describe.skipIf(tools.skip)('tanka: the rendered environments', () => {
         expect(c.image).toMatch(/^redis:7\./);
         expect(c.args.join(' ')).toContain('--appendonly yes --appendfsync everysec');
         expect(c.args.join(' ')).toContain('--maxmemory-policy noeviction');
-        expect(c.readinessProbe.exec.command).toEqual(['redis-cli', 'ping']);
-        expect(c.livenessProbe).toBeDefined();
+        expect(c.readinessProbe.exec.command).toEqual(['sh', '-c', 'redis-cli ping | grep -qx PONG']);
+        expect(c.livenessProbe.exec.command).toEqual(['redis-cli', 'ping']);
         expect(c.volumeMounts).toEqual([{ name: 'data', mountPath: '/data' }]);
         expect(redis.spec.volumeClaimTemplates[0].metadata.name).toBe('data');
         const service = find(envs[env]!, 'Service', 'redis');

@@ -5,11 +5,9 @@ local u = import 'util.libsonnet';
 function(c) {
   local name = 'redis',
   local component = 'queue',
-  local probe(seconds) = {
-    exec: { command: ['redis-cli', 'ping'] },
-    periodSeconds: seconds,
-    timeoutSeconds: 3,
-  },
+  // Ready only on PONG (not while loading the AOF); alive whenever redis-cli gets any answer,
+  // so a long AOF load after a crash is not killed and restarted.
+  local ping = { exec: { command: ['redis-cli', 'ping'] }, timeoutSeconds: 3 },
 
   statefulSet: {
     apiVersion: 'apps/v1',
@@ -34,8 +32,11 @@ function(c) {
               '--dir', '/data',
             ],
             ports: [{ name: 'redis', containerPort: c.redis.port, protocol: 'TCP' }],
-            readinessProbe: probe(5),
-            livenessProbe: probe(15) { failureThreshold: 4 },
+            readinessProbe: ping {
+              exec: { command: ['sh', '-c', 'redis-cli ping | grep -qx PONG'] },
+              periodSeconds: 5,
+            },
+            livenessProbe: ping { periodSeconds: 15, failureThreshold: 4 },
             resources: c.redis.resources,
             securityContext: u.containerSecurityContext(),
             volumeMounts: [{ name: 'data', mountPath: '/data' }],
