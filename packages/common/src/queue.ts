@@ -55,11 +55,13 @@ return 1
 `;
 
 /**
- * Redis reports a group's `lag` as nil when it lost count of the entries the group
- * read (e.g. after an AOF replay, where reads are replayed as XCLAIM). KEDA cannot
- * scale on a nil lag, so queued jobs would wait forever. This gives the group its
- * count back — entries added minus entries after its last-delivered id — with
- * XGROUP SETID … ENTRIESREAD, atomically, so no read can slip in between.
+ * After an AOF replay (reads are replayed as XCLAIM) Redis may have lost count of
+ * the entries the group read: `lag` is nil, or a number left stale. KEDA cannot
+ * scale on a nil lag (queued jobs would wait forever) and scales for jobs that are
+ * not there on a stale one. The true lag is the number of entries after the group's
+ * last-delivered id (entries are never XDEL'ed); when `lag` differs, this gives the
+ * group its count back — entries added minus that number — with XGROUP SETID …
+ * ENTRIESREAD, atomically, so no read can slip in between.
  * Returns 1 when it repaired the group, 0 when there was nothing to repair.
  */
 const REPAIR_LAG_SCRIPT = `
@@ -71,10 +73,10 @@ end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   if field(group, 'name') == ARGV[1] then
-    if field(group, 'lag') then return 0 end
     local lastId = field(group, 'last-delivered-id')
-    local added = field(redis.call('XINFO', 'STREAM', KEYS[1]), 'entries-added')
     local undelivered = #redis.call('XRANGE', KEYS[1], '(' .. lastId, '+')
+    if field(group, 'lag') == undelivered then return 0 end
+    local added = field(redis.call('XINFO', 'STREAM', KEYS[1]), 'entries-added')
     redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], lastId, 'ENTRIESREAD', added - undelivered)
     return 1
   end

@@ -57,7 +57,7 @@ async function tidyQueue(options: ReaperOptions): Promise<void> {
   const { queue, logger } = options;
   if (await queue.repairLag()) {
     logger.warn(
-      'the agents group had lost its read count (lag was nil, so autoscaling was blind); repaired it',
+      'the agents group had lost its read count (lag was nil or wrong, so autoscaling was blind or scaled for nothing); repaired it',
     );
   }
   await queue.trim();

@@ -328,6 +328,23 @@ describe('JobQueue', () => {
     expect((await groupInfo()).lag).toBe(1);
   });
 
+  it('repairs a lag that is a number but wrong (a read count left stale by an AOF replay), so KEDA does not scale for jobs that are not there', async () => {
+    await queue.ensureGroup();
+    const q = agentQueue();
+    for (let i = 0; i < 3; i++) {
+      await queue.enqueue(newJob(i));
+      await q.finish((await q.claim('a', 500))!, { status: 'succeeded' });
+    }
+    // The read count as a replay can leave it: behind the entries the group really read.
+    const [, , last] = await redis.xrange(JOBS_STREAM, '-', '+');
+    await redis.xgroup('SETID', JOBS_STREAM, AGENTS_GROUP, last![0], 'ENTRIESREAD', 1);
+    expect((await groupInfo()).lag).toBe(2);
+
+    expect(await queue.repairLag()).toBe(true);
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 0 });
+    expect(await queue.repairLag()).toBe(false);
+  });
+
   it('reports lag and pending like XINFO GROUPS, and trims only below what agents read', async () => {
     await queue.ensureGroup();
     for (let i = 0; i < 30; i++) await queue.enqueue(newJob(i));
