@@ -2,14 +2,16 @@
 // logs in, a token is made and kept, raibid/hello holds examples/hello, the webhook is active and
 // signs with the webhook secret; a second run changes nothing; lost or changed state is repaired.
 import { createHmac } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApiServer, type TestApiServer } from './support/apiserver.js';
 import { startGitea, type TestGitea } from './support/gitea.js';
 import { runRaibid } from './support/raibid-cli.js';
+import { find, renderEnvironment } from './support/render.js';
 import { needTools, REPO_ROOT } from './support/tools.js';
 
 const tools = needTools('gitea', 'git');
@@ -202,9 +204,7 @@ describe.skipIf(tools.skip)('raibid seed-gitea against a real Gitea', () => {
     const oldSha = await mainSha();
     const sample = path.join(tmp, 'sample');
     await rm(sample, { recursive: true, force: true });
-    await import('node:fs/promises').then((fs) =>
-      fs.cp(path.join(REPO_ROOT, 'examples/hello'), sample, { recursive: true }),
-    );
+    await cp(path.join(REPO_ROOT, 'examples/hello'), sample, { recursive: true });
     await writeFile(path.join(sample, 'NOTES.md'), 'changed\n');
 
     const result = await seed('--sample', sample);
@@ -283,3 +283,129 @@ describe.skipIf(tools.skip)('raibid seed-gitea against a real Gitea', () => {
     expect(noKube.stderr).toContain('cannot read the kubeconfig');
   });
 });
+
+const withKube = needTools('gitea', 'git', 'tk', 'etcd', 'kube-apiserver');
+
+describe.skipIf(withKube.skip)(
+  'raibid seed-gitea with Secret raibid-secrets in a real kube-apiserver',
+  () => {
+    const NS = 'raibid-system';
+    let gitea: TestGitea;
+    let api: TestApiServer;
+    let recorder: Awaited<ReturnType<typeof startRecorder>>;
+    let deploymentObject: unknown;
+    const seed = () =>
+      runRaibid(['seed-gitea', '--webhook-url', recorder.url], {
+        GITEA_URL: gitea.url,
+        KUBECONFIG: api.kubeconfig,
+      });
+    const secretData = async (): Promise<Record<string, string>> => {
+      const secret = await api.request('GET', `/api/v1/namespaces/${NS}/secrets/raibid-secrets`);
+      return Object.fromEntries(
+        Object.entries(secret.body.data as Record<string, string>).map(([k, v]) => [
+          k,
+          Buffer.from(v, 'base64').toString(),
+        ]),
+      );
+    };
+    const deployment = async () =>
+      (await api.request('GET', `/apis/apps/v1/namespaces/${NS}/deployments/raibid-server`)).body;
+
+    beforeAll(async () => {
+      recorder = await startRecorder();
+      const objects = await renderEnvironment(withKube.path.tk!, 'local');
+      [gitea, api] = await Promise.all([
+        startGitea(withKube.path.gitea!),
+        startApiServer({ kubeApiserver: withKube.path['kube-apiserver']!, etcd: withKube.path.etcd! }),
+      ]);
+      expect((await api.request('POST', '/api/v1/namespaces', find(objects, 'Namespace', NS))).status).toBe(
+        201,
+      );
+      await gitea.admin([
+        'admin',
+        'user',
+        'create',
+        '--admin',
+        '--username',
+        'raibid',
+        '--password',
+        PASSWORD,
+        '--email',
+        'raibid@localhost',
+        '--must-change-password=false',
+      ]);
+      // The rendered Deployment, created after the first seed (which finds none to restart).
+      deploymentObject = find(objects, 'Deployment', 'raibid-server');
+    });
+    afterAll(async () => {
+      await gitea?.stop();
+      await api?.stop();
+      await recorder?.close();
+    });
+
+    it('without the Secret: says to run infra/k3s/secrets.sh (exit 2)', async () => {
+      const result = await seed();
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`Secret ${NS}/raibid-secrets does not exist: run infra/k3s/secrets.sh`);
+    });
+
+    it('stores the token in the Secret, restarts raibid-server only when the token changed', async () => {
+      // As infra/k3s/secrets.sh creates it.
+      const b64 = (value: string) => Buffer.from(value).toString('base64');
+      const created = await api.request('POST', `/api/v1/namespaces/${NS}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'Opaque',
+        metadata: { name: 'raibid-secrets', namespace: NS },
+        data: {
+          'api-token': b64('api-token-value'),
+          'webhook-secret': b64(WEBHOOK_SECRET),
+          'gitea-admin-password': b64(PASSWORD),
+          'gitea-token': '',
+        },
+      });
+      expect(created.status).toBe(201);
+
+      const first = await seed();
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stdout).toContain(`token: created (stored in ${NS}/raibid-secrets (gitea-token))`);
+      expect(first.stdout).toContain(
+        'raibid-server: skipped (not deployed yet; it reads the token when it starts)',
+      );
+      const data = await secretData();
+      expect(data).toMatchObject({ 'api-token': 'api-token-value', 'webhook-secret': WEBHOOK_SECRET });
+      const me = await fetch(`${gitea.url}/api/v1/user`, {
+        headers: { authorization: `token ${data['gitea-token']}` },
+      });
+      expect(((await me.json()) as { login: string }).login).toBe('raibid');
+      expect(first.stdout + first.stderr).not.toContain(data['gitea-token']);
+
+      // Deployed now; the token is lost from the Secret: a new one, and the server restarted.
+      expect(
+        (await api.request('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, deploymentObject)).status,
+      ).toBe(201);
+      const before = await deployment();
+      const secret = (await api.request('GET', `/api/v1/namespaces/${NS}/secrets/raibid-secrets`)).body;
+      secret.data['gitea-token'] = '';
+      expect(
+        (await api.request('PUT', `/api/v1/namespaces/${NS}/secrets/raibid-secrets`, secret)).status,
+      ).toBe(200);
+      const second = await seed();
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stdout).toContain('token: created');
+      expect(second.stdout).toContain('raibid-server: restarted (to read the new GITEA_TOKEN)');
+      expect((await secretData())['gitea-token']).not.toBe(data['gitea-token']);
+      const restarted = await deployment();
+      expect(restarted.metadata.generation).toBe(before.metadata.generation + 1);
+      expect(restarted.spec.template.metadata.annotations).toHaveProperty(
+        'kubectl.kubernetes.io/restartedAt',
+      );
+
+      // Nothing changed: no new token, no restart.
+      const third = await seed();
+      expect(third.code, third.stderr).toBe(0);
+      expect(third.stdout).toContain('nothing changed: Gitea was seeded already');
+      expect((await deployment()).metadata.generation).toBe(restarted.metadata.generation);
+    });
+  },
+);
