@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { METHODS } from 'node:http';
 import { isValidRefName, type Job } from '@raibid/common';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +18,10 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const RUNS = { numRuns: 200 };
+/** 7 properties × 1,450 runs: over 10,000 requests per run of this file (the fault suite's figure). */
+const RUNS = { numRuns: 1_450 };
+const REQUESTS_AT_LEAST = 10_000;
+let requests = 0;
 
 interface Reply {
   statusCode: number;
@@ -27,6 +31,7 @@ interface Reply {
 
 /** What every response must be: no 5xx, no stack, and errors in the contract's shape. */
 function checkResponse(response: Reply): void {
+  requests++;
   expect(response.statusCode).toBeLessThan(500);
   expect(response.body).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|\.js:\d+/);
   if (response.statusCode >= 400) {
@@ -241,6 +246,45 @@ describe('fuzzing: never a 5xx, never a stack trace', () => {
     );
   });
 
+  it('any method on any route', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // Every method Node's HTTP parser accepts (CONNECT opens a tunnel, not a request).
+        fc.constantFrom(...METHODS.filter((method) => method !== 'CONNECT')),
+        fc.constantFrom(
+          '/api/v1/jobs',
+          '/api/v1/jobs/01jb0c0000000000000000000a',
+          '/api/v1/jobs/01jb0c0000000000000000000a/logs',
+          '/api/v1/jobs/01jb0c0000000000000000000a/cancel',
+          '/api/v1/jobs/01jb0c0000000000000000000a/retry',
+          '/api/v1/queue',
+          '/api/v1/agents',
+          '/webhooks/gitea',
+          '/health',
+          '/ready',
+          '/nowhere',
+        ),
+        fc.oneof(fc.constant(undefined), fc.string({ maxLength: 200 })),
+        async (method, url, payload) => {
+          const response = await server.app.inject({
+            method: method as 'GET',
+            url,
+            headers: AUTH,
+            ...(payload === undefined ? {} : { payload }),
+          });
+          if (method !== 'HEAD') checkResponse(response);
+          else {
+            // A HEAD answer has no body, so no error shape to check.
+            requests++;
+            expect(response.statusCode).toBeLessThan(500);
+            expect(response.body).toBe('');
+          }
+        },
+      ),
+      RUNS,
+    );
+  });
+
   const base = JSON.parse(
     readFileSync(new URL('./fixtures/gitea/push-branch.json', import.meta.url), 'utf8'),
   ) as Record<string, unknown>;
@@ -312,5 +356,11 @@ describe('fuzzing: never a 5xx, never a stack trace', () => {
       ),
       RUNS,
     );
+  });
+
+  it(`has sent at least ${REQUESTS_AT_LEAST} requests, and the server still answers /ready`, async () => {
+    expect(requests).toBeGreaterThanOrEqual(REQUESTS_AT_LEAST);
+    const ready = await server.app.inject({ method: 'GET', url: '/ready' });
+    expect(ready.statusCode).toBe(200);
   });
 });
