@@ -477,7 +477,7 @@ describe.skipIf(tools.skip)('the Tiltfile, loaded by the real Tilt', () => {
 
     it('tk is not installed', async () => {
       const stderr = await failure(await sandbox('healthy', { withTk: false }));
-      expect(stderr).toContain('tk (Tanka) is not on PATH');
+      expect(stderr).toContain('tk is not on PATH. Install Tanka');
       expect(stderr).toContain('go install github.com/grafana/tanka/cmd/tk@v0.38.0');
     });
   });
