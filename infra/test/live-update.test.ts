@@ -115,10 +115,20 @@ describe.skipIf(tools.skip)(
     });
 
     afterAll(async () => {
-      if (daemon && container) await daemon.docker(['rm', '--force', container], { allowFailure: true });
-      await daemon?.stop();
-      await redis?.stop();
-      if (copy) await rm(copy, { recursive: true, force: true });
+      // Every step runs even if an earlier one fails, so nothing is left running.
+      const errors: unknown[] = [];
+      const attempt = async (step: () => Promise<unknown>) => {
+        try {
+          await step();
+        } catch (error) {
+          errors.push(error);
+        }
+      };
+      if (daemon && container) await attempt(() => daemon!.docker(['rm', '--force', container!]));
+      await attempt(async () => daemon?.stop());
+      await attempt(async () => redis?.stop());
+      if (copy) await attempt(() => rm(copy!, { recursive: true, force: true }));
+      if (errors.length > 0) throw errors[0];
     });
 
     it('an edit of a server source answers from the running container', async () => {
