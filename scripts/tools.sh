@@ -3,14 +3,13 @@
 #   - Debian packages: Docker engine (classic builder), a local registry, containerd,
 #     debootstrap (stand-in base images), etcd (for kube-apiserver), shellcheck;
 #   - Go tools built from the Go module proxy into a cache, one binary per version:
-#     tilt (tools/tilt/go.mod), tk (Tanka), kube-apiserver and kubectl (tools/kube-apiserver/go.mod),
+#     tilt (tools/tilt/go.mod), tk (tools/tanka/go.mod), kube-apiserver and kubectl (tools/kube-apiserver/go.mod),
 #     gitea (tools/gitea/go.mod; for the seed-gitea and trigger-test-job tests).
 # Idempotent: what is already there is kept. Prints the tools' bin directory last.
 # Usage: bash scripts/tools.sh [--no-apt]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TANKA_VERSION=v0.38.0
 TOOLS_DIR=${RAIBID_TOOLS_DIR:-$HOME/.cache/raibid-ci/tools}
 BIN="$TOOLS_DIR/bin"
 mkdir -p "$BIN"
@@ -59,9 +58,9 @@ tilt_version=$(module_version tools/tilt/go.mod github.com/tilt-dev/tilt)
 build tilt "$tilt_version" \
   env -C tools/tilt CGO_ENABLED=1 go build -tags osusergo -o "$BIN/tilt-$tilt_version" github.com/tilt-dev/tilt/cmd/tilt
 
-build tk "$TANKA_VERSION" \
-  env GOBIN="$TOOLS_DIR/gobin" go install "github.com/grafana/tanka/cmd/tk@$TANKA_VERSION"
-if [ -x "$TOOLS_DIR/gobin/tk" ]; then mv "$TOOLS_DIR/gobin/tk" "$BIN/tk-$TANKA_VERSION"; fi
+tanka_version=$(module_version tools/tanka/go.mod github.com/grafana/tanka)
+build tk "$tanka_version" \
+  env -C tools/tanka CGO_ENABLED=0 go build -o "$BIN/tk-$tanka_version" github.com/grafana/tanka/cmd/tk
 
 k8s_version=$(module_version tools/kube-apiserver/go.mod k8s.io/kubernetes)
 build kube-apiserver "$k8s_version" \
