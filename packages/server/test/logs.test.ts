@@ -5,8 +5,11 @@ import {
   type LogEvent,
   type LogLine,
   logEventSchema,
+  logKey,
+  logMetaKey,
   type NewJob,
 } from '@raibid/common';
+
 import { waitFor } from '@raibid/common/testing';
 import { describe, expect, it } from 'vitest';
 import { LogFollower } from '../src/live/log-follower.js';
@@ -29,7 +32,10 @@ const newJob: NewJob = {
 
 async function runningJob(): Promise<ClaimedJob> {
   await server.deps.queue.enqueue(newJob);
-  return (await server.deps.queue.claim('agent-1', 1_000))!;
+  const claimed = (await server.deps.queue.claim('agent-1', 1_000))!;
+  // These tests are about the lines they write: drop the claim's "picked up" line so seqs start at 1.
+  await server.deps.redis.del(logKey(claimed.job.id), logMetaKey(claimed.job.id));
+  return claimed;
 }
 
 const lines = (from: number, count: number, size = 0): LogLine[] =>
@@ -112,13 +118,15 @@ describe('SSE follow', () => {
     const claimed = (await server.deps.queue.claim('agent-1', 1_000))!;
     await waitFor('running status', () => statusesOf(sse.events).includes('running'));
     for (let i = 0; i < 10; i++) await server.deps.logs.append(job.id, lines(i * 3 + 1, 3));
-    await waitFor('30 lines', () => logsOf(sse.events).length === 30);
+    // The claim's "picked up" line, then the 30 written here.
+    await waitFor('31 lines', () => logsOf(sse.events).length === 31);
     await server.deps.logs.append(job.id, lines(31, 2));
     await server.deps.queue.finish(claimed, { status: 'failed', exitCode: 1 });
     await sse.ended;
 
     expect(statusesOf(sse.events)).toEqual(['queued', 'running', 'failed']);
-    expect(logsOf(sse.events).map((l) => l.seq)).toEqual(Array.from({ length: 32 }, (_, i) => i + 1));
+    expect(logsOf(sse.events)[0]!.line).toMatch(/^\[raibid\] agent agent-1 picked up job /);
+    expect(logsOf(sse.events).map((l) => l.seq)).toEqual(Array.from({ length: 33 }, (_, i) => i + 1));
     const kinds = sse.events.map((e) => e.event);
     // The final status comes after every line written before it, then end, last.
     expect(kinds.lastIndexOf('log')).toBeLessThan(kinds.lastIndexOf('status'));
