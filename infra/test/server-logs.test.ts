@@ -65,7 +65,7 @@ describe.skipIf(tools.skip)('raibid server-logs against a real kube-apiserver', 
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'redis-0', namespace: NS, labels: redis.metadata.labels },
-      spec: { ...redis.spec, serviceAccountName: 'raibid-server' },
+      spec: { serviceAccountName: 'raibid-server', containers: [{ name: 'redis', image: 'redis' }] },
     });
     expect(other.status, JSON.stringify(other.body)).toBe(201);
     await createPod('raibid-server-1');
