@@ -83,10 +83,11 @@ const tk = tools.path.tk!;
 describe.skipIf(tools.skip)('tanka: the rendered environments', () => {
   const envs: Record<string, KubeObject[]> = {};
   beforeAll(async () => {
-    [envs.local, envs.cluster, envs.live] = await Promise.all([
+    [envs.local, envs.cluster, envs.live, envs.max2] = await Promise.all([
       renderEnvironment(tk, 'local'),
       renderEnvironment(tk, 'cluster'),
       renderEnvironment(tk, 'local', ['--tla-code', 'liveUpdate=true']),
+      renderEnvironment(tk, 'local', ['--tla-code', 'agentMaxReplicas=2']),
     ]);
   });
 
@@ -364,6 +365,17 @@ describe.skipIf(tools.skip)('tanka: the rendered environments', () => {
         'StatefulSet/redis.spec.volumeClaimTemplates[0].spec.storageClassName=longhorn',
       ].sort(),
     );
+  });
+
+  it('local with agentMaxReplicas=2 (tilt up -- --agent-max=2): only the ScaledJob maxReplicaCount changes', () => {
+    expect(find(envs.max2!, 'ScaledJob', 'raibid-agent').spec.maxReplicaCount).toBe(2);
+    const withMax = (objects: KubeObject[], max: number) =>
+      JSON.stringify(
+        objects.map((o) =>
+          o.kind === 'ScaledJob' ? { ...o, spec: { ...o.spec, maxReplicaCount: max } } : o,
+        ),
+      );
+    expect(withMax(envs.max2!, 8)).toBe(withMax(envs.local!, 8));
   });
 
   it('local with liveUpdate=true (the Tiltfile): only the server root filesystem becomes writable', () => {
