@@ -77,7 +77,7 @@ build gitea "$gitea_version" \
 gitea_share="$TOOLS_DIR/share/gitea-$gitea_version"
 if [ ! -d "$gitea_share/templates" ]; then
   gitea_src=$(env -C tools/gitea go list -m -f '{{.Dir}}' code.gitea.io/gitea)
-  mkdir -p "$gitea_share.tmp"
+  rm -rf "$gitea_share.tmp" && mkdir -p "$gitea_share.tmp"
   cp -R "$gitea_src/templates" "$gitea_src/options" "$gitea_src/public" "$gitea_share.tmp/"
   chmod -R u+w "$gitea_share.tmp"
   mv "$gitea_share.tmp" "$gitea_share"
