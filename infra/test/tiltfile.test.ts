@@ -112,7 +112,7 @@ case "$*" in
   'get nodes -o '*) echo '${state === 'no-node-ready' ? 'False' : 'True'}' ;;
   '-n kube-public get configmap local-registry-hosting '*) printf '${hosting}' ;;
   'apply -f -') cat > '${dir}/applied.yaml'; echo 'helmchart.helm.cattle.io/keda created' ;;
-  'wait --for=create '* | 'wait --for=condition=established '*) echo 'customresourcedefinition condition met' ;;
+  'wait --for=create '* | 'wait --for=jsonpath='*) echo 'customresourcedefinition condition met' ;;
   '-n keda rollout status '*) echo 'deployment "keda-operator" successfully rolled out' ;;
   *) echo "kubectl stand-in: unexpected arguments: $*" >&2; exit 1 ;;
 esac
@@ -405,7 +405,7 @@ describe.skipIf(tools.skip)('the Tiltfile, loaded by the real Tilt', () => {
       expect(calls.slice(-4)).toEqual([
         'apply -f -',
         'wait --for=create --timeout=300s crd/scaledjobs.keda.sh',
-        'wait --for=condition=established --timeout=60s crd/scaledjobs.keda.sh',
+        'wait --for=jsonpath={.status.conditions[?(@.type=="Established")].status}=True --timeout=60s crd/scaledjobs.keda.sh',
         '-n keda rollout status deployment/keda-operator --timeout=300s',
       ]);
     });
