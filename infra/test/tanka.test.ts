@@ -5,9 +5,9 @@ import { ConfigMap, Namespace, PersistentVolumeClaim, Service, ServiceAccount } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { RAIBID_SCALED_JOB } from '../../packages/cli/src/dev/scaling.js';
-import { DEFAULT_JOB_TIMEOUT_MS } from '../../packages/common/src/pipeline.js';
+import { MAX_JOB_TIMEOUT_MS } from '../../packages/common/src/pipeline.js';
 import { startApiServer, type TestApiServer } from './support/apiserver.js';
-import { type Crd, crdFromGoModule, crdSchema, schemaErrors } from './support/crds.js';
+import { type Crd, crdFromGoModule, crdSchema, installCrds, schemaErrors } from './support/crds.js';
 import { find, type KubeObject, renderEnvironment } from './support/render.js';
 import { needTools } from './support/tools.js';
 
@@ -18,7 +18,7 @@ const HELM_CHART_CRD = 'pkg/crds/yaml/generated/helm.cattle.io_helmcharts.yaml';
 const KEDA_SCALED_JOB_CRD = 'config/crd/bases/keda.sh_scaledjobs.yaml';
 // An agent's worst case: clone (15m in packages/agent/src/job-run.ts), the job timeout, and 5m
 // waiting for an unreachable Redis to record the outcome.
-const AGENT_WORST_CASE_SECONDS = 15 * 60 + DEFAULT_JOB_TIMEOUT_MS / 1000 + 5 * 60;
+const AGENT_WORST_CASE_SECONDS = 15 * 60 + MAX_JOB_TIMEOUT_MS / 1000 + 5 * 60;
 
 const NS = 'raibid-system';
 const LABELS = [
@@ -422,16 +422,7 @@ describe.skipIf(strict.skip)(
         crdFromGoModule(strict.path.go!, HELM_CONTROLLER, HELM_CHART_CRD),
       ]);
       api = await startApiServer({ kubeApiserver: strict.path['kube-apiserver']!, etcd: strict.path.etcd! });
-      for (const crd of [scaledJobCrd, helmChartCrd]) {
-        const created = await api.request(
-          'POST',
-          '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-          crd,
-        );
-        expect(created.status, JSON.stringify(created.body)).toBe(201);
-      }
-      await waitServed(api, '/apis/keda.sh/v1alpha1/namespaces/default/scaledjobs');
-      await waitServed(api, '/apis/helm.cattle.io/v1/namespaces/default/helmcharts');
+      await installCrds(api, [scaledJobCrd, helmChartCrd]);
       // Namespaced objects can only be (dry-run) created in a namespace that really exists.
       const namespace = await create(api, find(objects, 'Namespace', NS), false);
       expect(namespace.status, JSON.stringify(namespace.body)).toBe(201);
@@ -546,13 +537,4 @@ async function create(api: TestApiServer, o: KubeObject, dryRun: boolean) {
     : `${base}/${resource.name}`;
   const query = `?fieldValidation=Strict${dryRun ? '&dryRun=All' : ''}`;
   return api.request('POST', collection + query, o);
-}
-
-/** Waits until a new CRD's collection is served (Established and in discovery). */
-async function waitServed(api: TestApiServer, collection: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if ((await api.request('GET', collection)).status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${collection} was not served 30 s after its CRD was created`);
 }

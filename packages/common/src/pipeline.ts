@@ -5,6 +5,14 @@ import { jobEnvSchema } from './job.js';
 
 export const PIPELINE_FILE = '.raibid.yml';
 export const DEFAULT_JOB_TIMEOUT_MS = 60 * 60_000;
+/**
+ * The longest job (and step) timeout a pipeline may ask for. In a cluster the agent pod is
+ * ended after a fixed deadline (tanka/lib/raibid/config.libsonnet, activeDeadlineSeconds)
+ * sized for it; a longer job would be killed by Kubernetes and re-queued by the reaper.
+ */
+export const MAX_JOB_TIMEOUT_MS = 6 * 3_600_000;
+
+const timeoutSchema = durationSchema.refine((ms) => ms <= MAX_JOB_TIMEOUT_MS, 'must be at most 6h');
 
 /** YAML scalars (numbers, booleans) in `env` become strings, as a shell would see them. */
 const envSchema = z
@@ -18,7 +26,7 @@ const stepSchema = z.strictObject({
     .max(100)
     .regex(/^[^\n\r]+$/, 'must be one line'),
   run: z.string().min(1, 'must be a command to run'),
-  timeout: durationSchema.optional(),
+  timeout: timeoutSchema.optional(),
   env: envSchema.default({}),
 });
 
@@ -26,7 +34,7 @@ const stepSchema = z.strictObject({
 export const pipelineSchema = z
   .strictObject({
     version: z.literal(1, 'must be 1'),
-    timeout: durationSchema.default(DEFAULT_JOB_TIMEOUT_MS),
+    timeout: timeoutSchema.default(DEFAULT_JOB_TIMEOUT_MS),
     env: envSchema.default({}),
     steps: z.array(stepSchema).min(1, 'needs at least one step'),
   })

@@ -59,6 +59,18 @@ steps:
     });
   });
 
+  it('refuses a job or step timeout above 6h (the agent pod deadline is sized for it)', () => {
+    expect(problemsOf('version: 1\ntimeout: 7h\nsteps:\n  - name: a\n    run: x\n')).toMatch(
+      /^\.raibid\.yml:2: timeout: must be at most 6h/,
+    );
+    expect(problemsOf('version: 1\nsteps:\n  - name: a\n    run: x\n    timeout: 6h1m\n')).toMatch(
+      /^\.raibid\.yml:5: steps\[0\]\.timeout: must be at most 6h/,
+    );
+    expect(parsePipeline('version: 1\ntimeout: 6h\nsteps:\n  - name: a\n    run: x\n').timeout).toBe(
+      21_600_000,
+    );
+  });
+
   it('defaults the job timeout to 60 minutes', () => {
     expect(parsePipeline('version: 1\nsteps:\n  - name: a\n    run: "true"\n').timeout).toBe(3_600_000);
   });

@@ -64,9 +64,10 @@
     // KEDA and k3s itself. Per job a request of 1 core keeps the scheduler honest.
     maxReplicaCount: 8,
     // Kubernetes ends an agent Job after this. It must outlast the agent's worst case: the
-    // clone (at most 15m), the job timeout (default 60m, packages/common/src/pipeline.ts) and
-    // the 5m the agent waits for an unreachable Redis to record the outcome, plus a margin.
-    activeDeadlineSeconds: (15 + 60 + 5 + 5) * 60,
+    // clone (at most 15m), the longest job timeout a pipeline may set (6h, MAX_JOB_TIMEOUT_MS in
+    // packages/common/src/pipeline.ts) and the 5m the agent waits for an unreachable Redis to
+    // record the outcome, plus a margin. It only ends an agent that hangs: jobs time out first.
+    activeDeadlineSeconds: (15 + 360 + 5 + 5) * 60,
     // A Job whose entry was taken by another agent exits 0 after this (a Complete Job, no retry).
     idleTimeout: '30s',
     successfulJobsHistoryLimit: 5,
