@@ -2,21 +2,13 @@
 // ScaledJob Tanka renders: the Jobs it creates must be the ones KEDA's scale executor would create.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type TestApiServer } from './support/apiserver.js';
-import { crdFromGoModule } from './support/crds.js';
+import { crdFromGoModule, installCrds } from './support/crds.js';
 import { runRaibid } from './support/raibid-cli.js';
 import { find, type KubeObject, renderEnvironment } from './support/render.js';
 import { needTools } from './support/tools.js';
 
 const NS = 'raibid-system';
 const tools = needTools('tk', 'go', 'etcd', 'kube-apiserver');
-
-async function waitServed(api: TestApiServer, path: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if ((await api.request('GET', path)).status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${path} is not served`);
-}
 
 describe.skipIf(tools.skip)('raibid scale-agent against a real kube-apiserver', () => {
   let api: TestApiServer;
@@ -41,10 +33,7 @@ describe.skipIf(tools.skip)('raibid scale-agent against a real kube-apiserver', 
       'config/crd/bases/keda.sh_scaledjobs.yaml',
     );
     api = await startApiServer({ kubeApiserver: tools.path['kube-apiserver']!, etcd: tools.path.etcd! });
-    expect(
-      (await api.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status,
-    ).toBe(201);
-    await waitServed(api, `/apis/keda.sh/v1alpha1/namespaces/${NS}/scaledjobs`);
+    await installCrds(api, [crd]);
     const namespace = find(objects, 'Namespace', NS);
     expect((await api.request('POST', '/api/v1/namespaces', namespace)).status).toBe(201);
     const created = await api.request('POST', `/apis/keda.sh/v1alpha1/namespaces/${NS}/scaledjobs`, rendered);

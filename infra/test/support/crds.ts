@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
+import type { TestApiServer } from './apiserver.js';
 
 /** A CustomResourceDefinition as published by its project (apiextensions.k8s.io/v1). */
 export interface Crd {
@@ -109,4 +110,33 @@ export function crdSchema(crd: Crd, apiVersion: string): JsonSchema {
       metadata: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
     },
   };
+}
+
+/**
+ * Creates each CRD in the API server and waits until it is really usable: its kind listed in
+ * the group-version's discovery document and its collection answering. Both lag the 201 (and
+ * each other) by a moment, which made tests that only waited for the collection flaky.
+ */
+export async function installCrds(api: TestApiServer, crds: Crd[]): Promise<void> {
+  for (const crd of crds) {
+    const created = await api.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+    if (created.status !== 201) {
+      throw new Error(`creating CRD ${crd.metadata.name}: ${created.status} ${JSON.stringify(created.body)}`);
+    }
+  }
+  for (const crd of crds) {
+    const { group, names } = crd.spec;
+    const groupVersion = `/apis/${group}/${crd.spec.versions[0]!.name}`;
+    const served = async () => {
+      const discovery = await api.request('GET', groupVersion);
+      const listed = (discovery.body?.resources ?? []).some((r: { kind: string }) => r.kind === names.kind);
+      return listed && (await api.request('GET', `${groupVersion}/${names.plural}`)).status === 200;
+    };
+    const deadline = Date.now() + 30_000;
+    while (!(await served())) {
+      if (Date.now() > deadline)
+        throw new Error(`${names.kind} was not served 30 s after its CRD was created`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
