@@ -14,7 +14,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type TestApiServer } from './support/apiserver.js';
 import { type CommandResult, runCommand } from './support/command.js';
-import { crdFromGoModule } from './support/crds.js';
+import { crdFromGoModule, installCrds } from './support/crds.js';
 import { needTools, REPO_ROOT } from './support/tools.js';
 
 const tools = needTools('tilt', 'tk', 'kubectl', 'kube-apiserver', 'etcd', 'go', 'curl');
@@ -121,13 +121,7 @@ describe.skipIf(tools.skip)('the Tiltfile against a real kube-apiserver and kube
       metadata: { name: 'local-registry-hosting', namespace: 'kube-public' },
       data: { 'localRegistryHosting.v1': `host: "${registryHost}"\nhelp: "https://kep.k8s.io/1755"\n` },
     });
-    await created(
-      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-      await crdFromGoModule(tools.path.go!, HELM_CONTROLLER, HELM_CHART_CRD),
-    );
-    await until('the HelmChart API', async () =>
-      (await api!.request('GET', '/apis/helm.cattle.io/v1/helmcharts')).status === 200 ? true : undefined,
-    );
+    await installCrds(api, [await crdFromGoModule(tools.path.go!, HELM_CONTROLLER, HELM_CHART_CRD)]);
     load = await tilt(['alpha', 'tiltfile-result', '-f', path.join(REPO_ROOT, 'Tiltfile')]);
   });
 
