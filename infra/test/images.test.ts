@@ -415,7 +415,7 @@ describe.skipIf(tools.skip)('images (Dockerfile.server, Dockerfile.agent)', () =
     expect(cached('RUN pnpm install --offline --frozen-lockfile')).toBe(true);
     expect(cached('RUN rm -rf node_modules packages/*/node_modules')).toBe(true);
     expect(cached('COPY . .')).toBe(false);
-    expect(cached('RUN node scripts/build.mjs')).toBe(false);
+    expect(cached('RUN node scripts/build.mjs server')).toBe(false);
     const grep = await docker.docker([
       'run',
       '--rm',

@@ -1,6 +1,6 @@
 // Edit-to-live of the server, the way the Tiltfile's live update does it: the server image's
 // `dev` target runs the host-built bundle under `node --watch`; an edit is bundled on the host
-// by the server-bundle resource's command (`node scripts/build.mjs`), streamed into the running
+// by the server-bundle resource's command (`node scripts/build.mjs server`), streamed into the running
 // container with `tar | docker exec -i <container> tar -C / -x -f -` (Tilt's
 // internal/containerupdate/exec_updater.go), and node restarts on the new bundle.
 //
@@ -147,7 +147,7 @@ describe.skipIf(tools.skip)(
 
       const t0 = performance.now();
       await writeFile(route, edited);
-      await runCommand('node', ['scripts/build.mjs'], { cwd: copy! }); // server-bundle's cmd
+      await runCommand('node', ['scripts/build.mjs', 'server'], { cwd: copy! }); // server-bundle's cmd
       const bundled = performance.now();
       // Tilt's sync: the changed files, at their container paths, extracted at / by the container user.
       await runCommand(

@@ -347,7 +347,7 @@ describe.skipIf(tools.skip)('the Tiltfile, loaded by the real Tilt', () => {
 
     it('rebuilds the bundle on the host when server or common sources change', () => {
       const bundle = manifest(result, 'server-bundle');
-      expect(bundle.DeployTarget.UpdateCmdSpec?.args).toEqual(['sh', '-c', 'node scripts/build.mjs']);
+      expect(bundle.DeployTarget.UpdateCmdSpec?.args).toEqual(['sh', '-c', 'node scripts/build.mjs server']);
       expect((bundle.DeployTarget.Deps ?? []).map((d) => path.relative(REPO_ROOT, d))).toEqual([
         'packages/server/src',
         'packages/common/src',
