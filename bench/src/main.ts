@@ -1,0 +1,152 @@
+// pnpm bench [health] [jobs] [logs] [queue] [--baseline <rev>] [--slices N] [--seconds S]
+// Side-by-side comparisons against peers measured in the same run (see README.md here).
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startRedis } from '@raibid/common/testing';
+import { loadTargets } from './http.js';
+import { logFlood, logLatency } from './logs.js';
+import { baselineTree, freePort, REPO_ROOT, startTarget, type Target } from './processes.js';
+import { queueComparison } from './queue.js';
+import { compare, type Row, renderTable } from './table.js';
+
+/** "Ours before": the commit the performance work of issue 12 started from. */
+const DEFAULT_BASELINE = 'c57b28d';
+const COMPARISONS = ['health', 'jobs', 'logs', 'queue'] as const;
+type Comparison = (typeof COMPARISONS)[number];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    baseline: { type: 'string', default: DEFAULT_BASELINE },
+    slices: { type: 'string', default: '4' },
+    seconds: { type: 'string', default: '3' },
+  },
+});
+for (const name of positionals) {
+  if (!COMPARISONS.includes(name as Comparison)) {
+    throw new Error(`unknown comparison "${name}"; pick from ${COMPARISONS.join(', ')}`);
+  }
+}
+const selected = new Set<Comparison>(positionals.length ? (positionals as Comparison[]) : COMPARISONS);
+const slices = Number(values.slices);
+const seconds = Number(values.seconds);
+const token = 'bench-token';
+
+const rows: Row[] = [];
+const redis = await startRedis();
+const stops: (() => Promise<void>)[] = [() => redis.stop()];
+const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
+
+async function server(name: string, root: string): Promise<Target> {
+  const target = await startTarget(name, path.join(root, 'packages/server/src/main.ts'), root, {
+    REDIS_URL: redis.url,
+    RAIBID_API_TOKEN: token,
+    GITEA_URL: 'http://127.0.0.1:9',
+    METRICS_PORT: String(await freePort()),
+    LOG_LEVEL: 'info',
+  });
+  stops.push(() => target.stop());
+  return target;
+}
+
+try {
+  const needsServers = selected.has('health') || selected.has('jobs') || selected.has('logs');
+  const baselineRev = execFileSync('git', ['rev-parse', '--short', values.baseline], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  }).trim();
+  const ours = needsServers ? await server('raibid', REPO_ROOT) : null;
+  const before = needsServers ? await server(`raibid@${baselineRev}`, baselineTree(baselineRev)) : null;
+
+  if (selected.has('health')) {
+    progress('GET /health');
+    const peers = await Promise.all([
+      startTarget('node:http', path.join(REPO_ROOT, 'bench/src/peers/bare-node.ts'), REPO_ROOT, {}),
+      startTarget('fastify', path.join(REPO_ROOT, 'bench/src/peers/bare-fastify.ts'), REPO_ROOT, {}),
+    ]);
+    for (const peer of peers) stops.push(() => peer.stop());
+    const results = await loadTargets([ours!, before!, ...peers], {
+      path: '/health',
+      connections: 16,
+      seconds,
+      slices,
+    });
+    rows.push(...compare('GET /health', 'req', 'server', results, 'node:http'));
+  }
+
+  if (selected.has('jobs')) {
+    progress('POST /api/v1/jobs');
+    const results = await loadTargets([ours!, before!], {
+      path: '/api/v1/jobs',
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ repo: 'bench/app', ref: 'main', env: { CI: 'true' } }),
+      connections: 16,
+      seconds,
+      slices,
+    });
+    rows.push(...compare('POST /api/v1/jobs', 'req', 'server', results, before!.name));
+  }
+
+  if (selected.has('logs')) {
+    const client = redis.client();
+    const load = { floodLines: 100_000, steadyRate: 2_000, steadySeconds: seconds, slices, token };
+    progress('log flood');
+    rows.push(
+      ...compare(
+        'SSE follower, flood',
+        'line',
+        'server',
+        await logFlood([ours!, before!], client, load),
+        before!.name,
+      ),
+    );
+    progress('log latency at 2k lines/s');
+    rows.push(
+      ...compare(
+        'SSE follower, 2k lines/s',
+        'line',
+        'server',
+        await logLatency([ours!, before!], client, load),
+        before!.name,
+      ),
+    );
+  }
+
+  if (selected.has('queue')) {
+    const queueRedis = await startRedis();
+    stops.push(() => queueRedis.stop());
+    for (const consumers of [1, 8, 32]) {
+      progress(`queue, ${consumers} consumers`);
+      const results = await queueComparison(queueRedis.socket, queueRedis.pid(), () => queueRedis.flush(), {
+        jobs: 2_000,
+        consumers,
+        slices,
+      });
+      rows.push(...compare(`queue C=${consumers}`, 'job', 'bench+redis', results, 'BullMQ'));
+    }
+  }
+} finally {
+  for (const stop of stops.reverse()) await stop();
+}
+
+const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+  cwd: REPO_ROOT,
+  encoding: 'utf8',
+}).trim();
+const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages'], {
+  cwd: REPO_ROOT,
+  encoding: 'utf8',
+});
+console.log(
+  `raibid-ci bench at ${commit}${dirty ? ' (+ uncommitted changes)' : ''}, ${new Date().toISOString()}\n` +
+    `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'} (${os.arch()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
+    `Node ${process.version}, load average before the table ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}\n` +
+    `${slices} slices × ${seconds} s per target, alternated; p50/p99 are medians over slices\n`,
+);
+console.log(renderTable(rows));
