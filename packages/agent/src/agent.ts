@@ -8,6 +8,7 @@ import {
   JobStore,
   type Logger,
   logRedisOutages,
+  type Pool,
   secretValuesFromEnv,
 } from '@raibid/common';
 import type { Redis } from 'ioredis';
@@ -26,6 +27,8 @@ const PRESENCE_REMOVE_WAIT_MS = 2_000;
 
 export interface AgentOptions {
   loop: boolean;
+  /** The pool whose stream this agent reads; a `gpu` agent also reports its GPU in each job's log. */
+  pool: Pool;
   logger: Logger;
 }
 
@@ -67,8 +70,9 @@ export class Agent {
     this.claimRedis = createRedis(config.REDIS_URL, { maxRetriesPerRequest: null });
     logRedisOutages(this.redis, logger, 'redis');
     logRedisOutages(this.claimRedis, logger, 'claim');
-    this.queue = new JobQueue(this.redis, new JobStore(this.redis), { onProblem });
-    this.claimQueue = new JobQueue(this.claimRedis, new JobStore(this.claimRedis), { onProblem });
+    const { pool } = options;
+    this.queue = new JobQueue(this.redis, new JobStore(this.redis), { pool, onProblem });
+    this.claimQueue = new JobQueue(this.claimRedis, new JobStore(this.claimRedis), { pool, onProblem });
     this.presence = new Presence(
       new AgentRegistry(this.redis),
       this.name,
@@ -105,7 +109,12 @@ export class Agent {
     }
     this.presence.start();
     logger.info(
-      { agent: this.name, loop, idleTimeoutMs: loop ? null : this.config.AGENT_IDLE_TIMEOUT },
+      {
+        agent: this.name,
+        pool: this.options.pool,
+        loop,
+        idleTimeoutMs: loop ? null : this.config.AGENT_IDLE_TIMEOUT,
+      },
       'agent started',
     );
     try {
@@ -169,6 +178,7 @@ export class Agent {
         redis: this.redis,
         logger: this.options.logger.child({ jobId: claimed.job.id }),
         agentName: this.name,
+        pool: this.options.pool,
         heartbeatMs: config.RAIBID_HEARTBEAT_MS,
         killGraceMs: config.RAIBID_KILL_GRACE_MS,
         cacheDir: config.RAIBID_CACHE_DIR,

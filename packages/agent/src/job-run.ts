@@ -9,12 +9,14 @@ import {
   type Outcome,
   PIPELINE_FILE,
   PipelineError,
+  type Pool,
   type StepResult,
   secretValuesFromEnv,
 } from '@raibid/common';
 import type { Redis } from 'ioredis';
 import { authorizationHeader, CheckoutError, checkout } from './checkout.js';
 import { displayUrl, formatElapsed } from './format.js';
+import { gpuLine, NoGpuError, queryGpus } from './gpu.js';
 import { JobLog } from './job-log.js';
 import { watchJob } from './job-watch.js';
 import { loadPipeline, NoPipelineError, type PipelinePlan } from './pipeline-source.js';
@@ -46,6 +48,11 @@ const SHUTDOWN_REDIS_WAIT_MS = 5_000;
 /** Why a job stopped before its pipeline ended. */
 export type StopReason = 'cancel' | 'shutdown' | 'lost';
 
+/** The checked-out pipeline asks for another pool than the one the job was routed to. */
+class PoolMismatchError extends Error {
+  override name = 'PoolMismatchError';
+}
+
 class StopError extends Error {
   override name = 'StopError';
   constructor(readonly reason: StopReason) {
@@ -59,6 +66,8 @@ export interface JobRunContext {
   redis: Redis;
   logger: Logger;
   agentName: string;
+  /** The pool this agent serves. */
+  pool: Pool;
   heartbeatMs: number;
   killGraceMs: number;
   cacheDir: string;
@@ -226,6 +235,9 @@ export class JobRun {
   private async execute(workspace: string): Promise<Execution> {
     const { job } = this.claimed;
     this.throwIfStopped();
+    if (this.ctx.pool === 'gpu') {
+      for (const [index, gpu] of (await queryGpus()).entries()) this.log.system(gpuLine(gpu, index));
+    }
     this.log.system(
       `[raibid] cloning ${displayUrl(job.repo.cloneUrl)} at ${job.ref}${job.sha ? ` (${job.sha})` : ''}`,
     );
@@ -247,6 +259,13 @@ export class JobRun {
     this.throwIfStopped();
 
     const plan = await loadPipeline(workspace);
+    const wanted = plan.pipeline['runs-on'];
+    if (wanted !== job.pool) {
+      // Running it here would put a GPU job on plain hardware, or hold the GPU for a CPU job.
+      throw new PoolMismatchError(
+        `${plan.detected ? `the detected pipeline (${plan.source})` : PIPELINE_FILE} at ${commit.sha.slice(0, 12)} runs on ${wanted}, but the job was routed to the ${job.pool} pool (the server could not read the pipeline when it queued the job, or it changed); not run on the wrong hardware. ${wanted === 'gpu' ? 'Submit it with pool "gpu", or let the server read the file (a Gitea repository)' : `Add "runs-on: ${job.pool}" to ${PIPELINE_FILE}, or submit it without pool "${job.pool}"`}`,
+      );
+    }
     this.redisGiveUp = this.redisDeadlineAfter(plan.pipeline.timeout);
     this.announce(plan);
     this.steps = plan.pipeline.steps.map((step) => ({
@@ -396,6 +415,10 @@ export class JobRun {
       for (const line of error.message.split('\n')) this.log.system(`[raibid] ${line}`);
       const [first, ...rest] = error.message.split('\n');
       message = `invalid pipeline file: ${first}${rest.length ? ` (and ${rest.length} more problem${rest.length === 1 ? '' : 's'}, see the log)` : ''}`;
+    } else if (error instanceof PoolMismatchError) {
+      message = error.message;
+    } else if (error instanceof NoGpuError) {
+      message = `this agent serves the gpu pool but cannot use a GPU: ${error.message}`;
     } else if (error instanceof NoPipelineError) {
       for (const line of error.example) this.log.system(`[raibid] ${line}`);
       message = error.message;

@@ -21,7 +21,7 @@ if (args === 'help') {
 
 const config = loadConfigOrExit(agentConfigSchema);
 const logger = createLogger({ name: 'raibid-agent', level: config.LOG_LEVEL });
-const agent = new Agent(config, { loop: args.loop, logger });
+const agent = new Agent(config, { loop: args.loop, pool: args.pool ?? config.RAIBID_POOL, logger });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => agent.shutdown(signal));

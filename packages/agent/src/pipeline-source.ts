@@ -77,6 +77,8 @@ type Steps = Array<{ name: string; run: string }>;
 
 const pipelineOf = (steps: Steps): Pipeline => ({
   version: 1,
+  // A detected pipeline builds with ordinary tools; asking for the GPU takes a .raibid.yml.
+  'runs-on': 'cpu',
   timeout: DEFAULT_JOB_TIMEOUT_MS,
   env: {},
   steps: steps.map((step) => ({ ...step, env: {} })),

@@ -83,7 +83,7 @@ steps:
     const badArg = await h.agent({}, ['--forever']);
     expect((await badArg.exited).code).toBe(2);
     expect(badArg.output().trim()).toBe(
-      'raibid-agent: unknown argument "--forever"; usage: raibid-agent [--loop]',
+      'raibid-agent: unknown argument "--forever"; usage: raibid-agent [--loop] [--pool cpu|gpu]',
     );
   });
 

@@ -9,6 +9,7 @@ export * from './logger.js';
 export * from './logs.js';
 export * from './mask.js';
 export * from './pipeline.js';
+export * from './pool.js';
 export * from './queue.js';
 export * from './reaper.js';
 export * from './redis.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_POOL, type Pool, poolSchema } from './pool.js';
 import { refNameSchema, repoRefSchema, shaSchema } from './repo.js';
 import { jobStatusSchema, stepStatusSchema } from './status.js';
 
@@ -48,6 +49,8 @@ export const jobSchema = z.object({
   agent: z.string().nullable(),
   steps: z.array(stepResultSchema),
   retryOf: z.string().nullable(),
+  /** The agent pool the job was routed to; records stored before pools existed are `cpu`. */
+  pool: poolSchema.default(DEFAULT_POOL),
   env: z.record(z.string(), z.string()),
 });
 export type Job = z.infer<typeof jobSchema>;
@@ -70,6 +73,8 @@ export const jobRequestSchema = z.strictObject({
   ref: refNameSchema.default('main'),
   sha: shaSchema.optional(),
   env: jobEnvSchema.optional(),
+  /** Used when the server cannot read the pipeline file; a file that says otherwise is refused. */
+  pool: poolSchema.optional(),
 });
 export type JobRequest = z.infer<typeof jobRequestSchema>;
 
@@ -81,6 +86,7 @@ export interface NewJob {
   trigger: Trigger;
   env?: Record<string, string>;
   retryOf?: string | null;
+  pool?: Pool;
 }
 
 export const LOG_STREAMS = ['stdout', 'stderr', 'system'] as const;

@@ -1,8 +1,14 @@
-// Every Redis name raibid-ci uses, in one place. The first three are part of the
-// external contract (KEDA and scripts read them); the rest are internal.
+import type { Pool } from './pool.js';
 
-/** The job queue stream KEDA watches. */
+// Every Redis name raibid-ci uses, in one place. The job streams and the group are
+// part of the external contract (KEDA and scripts read them); the rest are internal.
+
+/** The CPU pool's job stream, which KEDA watches for ScaledJob raibid-agent. */
 export const JOBS_STREAM = 'raibid:jobs';
+/** The GPU pool's job stream, which KEDA watches for ScaledJob raibid-agent-gpu. */
+export const GPU_JOBS_STREAM = 'raibid:jobs:gpu';
+/** The job stream of a pool. */
+export const jobsStream = (pool: Pool): string => (pool === 'gpu' ? GPU_JOBS_STREAM : JOBS_STREAM);
 /** The consumer group agents read with; KEDA's redis-streams trigger reads its `lag`. */
 export const AGENTS_GROUP = 'raibid-agents';
 /** Stream of job transitions (status reporting, SSE, UI). */
@@ -27,6 +33,12 @@ export const cancelKey = (id: string): string => `raibid:job:${id}:cancel`;
 /** Sorted set of agent names scored by their last heartbeat (ms). */
 export const AGENTS_INDEX = 'raibid:agents';
 export const agentKey = (name: string): string => `raibid:agent:${name}`;
+
+/**
+ * Why a pool has no agents here (set by the local stack when it cannot start any,
+ * e.g. no GPU); expires unless renewed, so a stopped stack leaves no stale reason.
+ */
+export const poolUnavailableKey = (pool: Pool): string => `raibid:pool:${pool}:unavailable`;
 
 /** Webhook delivery id → job id, so a redelivered webhook maps to the same job. */
 export const deliveryKey = (deliveryId: string): string => `raibid:delivery:${deliveryId}`;

@@ -2,6 +2,7 @@ import { isMap, isNode, isSeq, LineCounter, type Node, parseDocument } from 'yam
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
 import { jobEnvSchema } from './job.js';
+import { DEFAULT_POOL, poolSchema } from './pool.js';
 
 export const PIPELINE_FILE = '.raibid.yml';
 export const DEFAULT_JOB_TIMEOUT_MS = 60 * 60_000;
@@ -34,6 +35,8 @@ const stepSchema = z.strictObject({
 export const pipelineSchema = z
   .strictObject({
     version: z.literal(1, 'must be 1'),
+    /** The agent pool the job needs; the server routes on it before any agent starts. */
+    'runs-on': poolSchema.default(DEFAULT_POOL),
     timeout: timeoutSchema.default(DEFAULT_JOB_TIMEOUT_MS),
     env: envSchema.default({}),
     steps: z.array(stepSchema).min(1, 'needs at least one step'),

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { type Job, MAX_ATTEMPTS, type NewJob } from './job.js';
-import { AGENTS_GROUP, cancelKey, JOBS_STREAM } from './keys.js';
+import { AGENTS_GROUP, cancelKey, jobsStream } from './keys.js';
+import { DEFAULT_POOL, POOLS, type Pool } from './pool.js';
 import { compareStreamIds, fieldsToObject } from './redis.js';
 import { isFinalStatus, type JobStatus } from './status.js';
 import { CorruptJobError, type JobChange, JobNotFoundError, JobStore } from './store.js';
@@ -109,16 +110,21 @@ function settleSteps(steps: Job['steps'], finishedAt: string): Job['steps'] {
 }
 
 export interface JobQueueOptions {
+  /** The pool whose stream `claim` reads (an agent serves one pool); default `cpu`. */
+  pool?: Pool;
   /** Reports problems that are handled but worth knowing (bad entries, corrupt records). */
   onProblem?: (message: string, detail: Record<string, unknown>) => void;
 }
 
 /**
- * The job queue on the Redis stream `raibid:jobs` with group `raibid-agents`
- * (CONTRACT.md, "Redis"). Entries are never XDEL'ed: that would break `lag`.
+ * The job queue: one Redis stream per pool (`raibid:jobs` for cpu, `raibid:jobs:gpu`),
+ * each with group `raibid-agents` (CONTRACT.md, "Redis"). A job's entry lives in its
+ * pool's stream; `claim` reads this queue's pool; the reaper's work (reap, repairLag,
+ * trim) covers every pool. Entries are never XDEL'ed: that would break `lag`.
  * `claim` blocks its connection while waiting: give agents a connection of their own.
  */
 export class JobQueue {
+  readonly pool: Pool;
   private readonly onProblem: NonNullable<JobQueueOptions['onProblem']>;
 
   constructor(
@@ -126,17 +132,23 @@ export class JobQueue {
     readonly store: JobStore,
     options: JobQueueOptions = {},
   ) {
+    this.pool = options.pool ?? DEFAULT_POOL;
     this.onProblem = options.onProblem ?? (() => {});
     redis.defineCommand('raibidRenewClaim', { numberOfKeys: 1, lua: RENEW_SCRIPT });
     redis.defineCommand('raibidRepairLag', { numberOfKeys: 1, lua: REPAIR_LAG_SCRIPT });
   }
 
-  /** Creates the group at id 0 with MKSTREAM, so entries added before it still get delivered. */
+  /**
+   * Creates every pool's group at id 0 with MKSTREAM, so entries added before it
+   * still get delivered (and KEDA finds the GPU pool's group before its first job).
+   */
   async ensureGroup(): Promise<void> {
-    try {
-      await this.redis.xgroup('CREATE', JOBS_STREAM, AGENTS_GROUP, '0', 'MKSTREAM');
-    } catch (error) {
-      if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
+    for (const pool of POOLS) {
+      try {
+        await this.redis.xgroup('CREATE', jobsStream(pool), AGENTS_GROUP, '0', 'MKSTREAM');
+      } catch (error) {
+        if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
+      }
     }
   }
 
@@ -144,24 +156,25 @@ export class JobQueue {
    * The group vanished (Redis came back empty, or someone deleted the stream): create
    * it again at 0, so jobs enqueued since are delivered and counted in lag.
    */
-  private async recreateGroup(): Promise<void> {
+  private async recreateGroup(pool: Pool): Promise<void> {
     this.onProblem('consumer group raibid-agents was missing (Redis lost its data?); created it again', {
-      stream: JOBS_STREAM,
+      stream: jobsStream(pool),
       group: AGENTS_GROUP,
     });
     await this.ensureGroup();
   }
 
-  /** Whether the stream and group exist (readiness). */
+  /** Whether every pool's stream and group exist (readiness). */
   async groupExists(): Promise<boolean> {
-    return (await this.agentsGroup()) !== null;
+    for (const pool of POOLS) if ((await this.agentsGroup(pool)) === null) return false;
+    return true;
   }
 
   /** The agents group's fields from XINFO GROUPS (`lag` may be nil), or null when stream or group is missing. */
-  private async agentsGroup(): Promise<Record<string, unknown> | null> {
+  private async agentsGroup(pool: Pool): Promise<Record<string, unknown> | null> {
     let groups: unknown[][];
     try {
-      groups = (await this.redis.xinfo('GROUPS', JOBS_STREAM)) as unknown[][];
+      groups = (await this.redis.xinfo('GROUPS', jobsStream(pool))) as unknown[][];
     } catch (error) {
       if (error instanceof Error && error.message.includes('no such key')) return null;
       throw error;
@@ -174,15 +187,33 @@ export class JobQueue {
     return null;
   }
 
-  /** Stores a new queued job and its stream entry in one atomic write. */
-  async enqueue(input: NewJob): Promise<Job> {
+  /**
+   * Stores a new queued job and its entry in its pool's stream in one atomic write,
+   * with `systemLines` (e.g. how it was routed) as the first lines of its log.
+   */
+  async enqueue(input: NewJob, systemLines: string[] = []): Promise<Job> {
     const job = JobStore.newRecord(input);
-    await this.store.insert(job, true);
+    await this.store.insert(job, true, systemLines);
     return job;
   }
 
   /**
-   * Reads ONE entry for `consumer` (XREADGROUP COUNT 1 >) and marks its job
+   * Stores a job that ends `error` before it is queued (its pipeline file is broken):
+   * no stream entry, so no agent starts for it. `systemLines` explain it in its log.
+   */
+  async reject(input: NewJob, error: string, systemLines: string[]): Promise<Job> {
+    const job = JobQueue.rejectedRecord(input, error);
+    await this.store.insert(job, false, systemLines);
+    return job;
+  }
+
+  /** The record of a job that ends `error` at once (not yet stored). */
+  static rejectedRecord(input: NewJob, error: string, now = new Date()): Job {
+    return { ...JobStore.newRecord(input, now), status: 'error', error, finishedAt: now.toISOString() };
+  }
+
+  /**
+   * Reads ONE entry of this queue's pool for `consumer` (XREADGROUP COUNT 1 >) and marks its job
    * running. Entries of jobs that are no longer queued (cancelled while waiting)
    * and malformed entries are ACKed and skipped. Returns null when nothing
    * arrives within `blockMs`.
@@ -202,12 +233,12 @@ export class JobQueue {
           'BLOCK',
           wait,
           'STREAMS',
-          JOBS_STREAM,
+          jobsStream(this.pool),
           '>',
         )) as [string, [string, string[]][]][] | null;
       } catch (error) {
         if (!isNoGroupError(error)) throw error;
-        await this.recreateGroup();
+        await this.recreateGroup(this.pool);
         continue;
       }
       const entry = reply?.[0]?.[1]?.[0];
@@ -223,7 +254,7 @@ export class JobQueue {
     const jobId = fieldsToObject(fields).jobId;
     if (!jobId) {
       this.onProblem('queue entry without jobId skipped', { entryId });
-      await this.ack(entryId);
+      await this.ack(this.pool, entryId);
       return null;
     }
     const now = new Date().toISOString();
@@ -253,20 +284,20 @@ export class JobQueue {
           jobId,
           error: error.message,
         });
-        await this.ack(entryId);
+        await this.ack(this.pool, entryId);
         return null;
       }
       throw error;
     }
     if (result === null) {
-      await this.ack(entryId); // cancelled (or otherwise finished) while it waited
+      await this.ack(this.pool, entryId); // cancelled (or otherwise finished) while it waited
       return null;
     }
     return { entryId, consumer, attempt: result.job.attempts, job: result.job };
   }
 
-  private async ack(entryId: string): Promise<void> {
-    await this.redis.xack(JOBS_STREAM, AGENTS_GROUP, entryId);
+  private async ack(pool: Pool, entryId: string): Promise<void> {
+    await this.redis.xack(jobsStream(pool), AGENTS_GROUP, entryId);
   }
 
   /**
@@ -275,7 +306,7 @@ export class JobQueue {
    */
   async renew(claimed: ClaimedJob): Promise<boolean> {
     const held = await (this.redis as unknown as QueueCommands).raibidRenewClaim(
-      JOBS_STREAM,
+      jobsStream(claimed.job.pool),
       AGENTS_GROUP,
       claimed.consumer,
       claimed.entryId,
@@ -396,18 +427,24 @@ export class JobQueue {
   }
 
   /**
-   * Takes over entries idle longer than `leaseMs` (their agent stopped heart-beating)
-   * with XAUTOCLAIM and decides: re-queue with a fresh XADD (so it counts in lag
-   * again), end `error` after MAX_ATTEMPTS, or end `cancelled` if that was asked.
+   * Takes over entries of every pool idle longer than `leaseMs` (their agent stopped
+   * heart-beating) with XAUTOCLAIM and decides: re-queue with a fresh XADD (so it
+   * counts in lag again), end `error` after MAX_ATTEMPTS, or end `cancelled` if that was asked.
    */
   async reap(reaperName: string, leaseMs: number): Promise<ReapedEntry[]> {
+    const results: ReapedEntry[] = [];
+    for (const pool of POOLS) results.push(...(await this.reapPool(pool, reaperName, leaseMs)));
+    return results;
+  }
+
+  private async reapPool(pool: Pool, reaperName: string, leaseMs: number): Promise<ReapedEntry[]> {
     const results: ReapedEntry[] = [];
     let cursor = '0-0';
     do {
       let reply: [string, [string, string[] | null][], string[]?];
       try {
         reply = (await this.redis.xautoclaim(
-          JOBS_STREAM,
+          jobsStream(pool),
           AGENTS_GROUP,
           reaperName,
           leaseMs,
@@ -417,20 +454,20 @@ export class JobQueue {
         )) as [string, [string, string[] | null][], string[]?];
       } catch (error) {
         if (!isNoGroupError(error)) throw error;
-        await this.recreateGroup(); // a new group holds nothing to reclaim
+        await this.recreateGroup(pool); // a new group holds nothing to reclaim
         return results;
       }
       const [next, entries] = reply;
       cursor = next;
       for (const [entryId, fields] of entries) {
         if (fields === null) continue; // trimmed entry
-        results.push(await this.reapEntry(entryId, fieldsToObject(fields).jobId ?? null));
+        results.push(await this.reapEntry(pool, entryId, fieldsToObject(fields).jobId ?? null));
       }
     } while (cursor !== '0-0');
     return results;
   }
 
-  private async reapEntry(entryId: string, jobId: string | null): Promise<ReapedEntry> {
+  private async reapEntry(pool: Pool, entryId: string, jobId: string | null): Promise<ReapedEntry> {
     const dropped = (reason: string): ReapedEntry => ({
       entryId,
       jobId,
@@ -440,7 +477,7 @@ export class JobQueue {
       reason,
     });
     if (jobId === null) {
-      await this.ack(entryId);
+      await this.ack(pool, entryId);
       return dropped('entry has no jobId');
     }
     const cancelRequested = await this.isCancelRequested(jobId);
@@ -490,13 +527,13 @@ export class JobQueue {
           jobId,
           error: error.message,
         });
-        await this.ack(entryId);
+        await this.ack(pool, entryId);
         return dropped(error.message);
       }
       throw error;
     }
     const result = outcome ?? dropped('no change');
-    if (result.action === 'dropped') await this.ack(entryId);
+    if (result.action === 'dropped') await this.ack(pool, entryId);
     return result;
   }
 
@@ -508,41 +545,60 @@ export class JobQueue {
     return Number(seconds) * 1_000;
   }
 
-  /** Lag and pending of the agents' group, from XINFO GROUPS (what KEDA reads). */
-  async stats(): Promise<QueueStats> {
-    const group = await this.agentsGroup();
+  /** Lag and pending of a pool's agents group, from XINFO GROUPS (what KEDA reads). */
+  async stats(pool: Pool = DEFAULT_POOL): Promise<QueueStats> {
+    const group = await this.agentsGroup(pool);
     if (!group) return { lag: 0, pending: 0 };
     const pending = Number(group.pending ?? 0);
     if (group.lag !== null && group.lag !== undefined) return { lag: Number(group.lag), pending };
     // Redis reports lag as nil when it cannot compute it; count undelivered entries instead.
     const after = String(group['last-delivered-id'] ?? '0-0');
-    const undelivered = await this.redis.xrange(JOBS_STREAM, `(${after}`, '+');
+    const undelivered = await this.redis.xrange(jobsStream(pool), `(${after}`, '+');
     return { lag: undelivered.length, pending };
   }
 
-  /** Makes the group's `lag` computable again when Redis reports it as nil (see REPAIR_LAG_SCRIPT). */
+  /**
+   * Makes every pool group's `lag` right again when Redis reports it as nil or stale
+   * (see REPAIR_LAG_SCRIPT). True when it repaired any.
+   */
   async repairLag(): Promise<boolean> {
-    return (await (this.redis as unknown as QueueCommands).raibidRepairLag(JOBS_STREAM, AGENTS_GROUP)) === 1;
+    let repaired = false;
+    for (const pool of POOLS) {
+      const reply = await (this.redis as unknown as QueueCommands).raibidRepairLag(
+        jobsStream(pool),
+        AGENTS_GROUP,
+      );
+      if (reply === 1) repaired = true;
+    }
+    return repaired;
   }
 
   /**
-   * Trims the stream below both the group's last-delivered id and the oldest
-   * pending entry (MINID), keeping at least `keep` entries' worth of history.
+   * Trims every pool's stream below both its group's last-delivered id and the
+   * oldest pending entry (MINID), keeping at least `keep` entries' worth of history
+   * per stream. Returns how many entries went.
    */
   async trim(keep = 1_000): Promise<number> {
-    if ((await this.redis.xlen(JOBS_STREAM)) <= keep) return 0;
-    const group = await this.agentsGroup();
+    let trimmed = 0;
+    for (const pool of POOLS) trimmed += await this.trimPool(pool, keep);
+    return trimmed;
+  }
+
+  private async trimPool(pool: Pool, keep: number): Promise<number> {
+    const stream = jobsStream(pool);
+    if ((await this.redis.xlen(stream)) <= keep) return 0;
+    const group = await this.agentsGroup(pool);
     if (!group) return 0;
     let minId = String(group['last-delivered-id']);
-    const summary = (await this.redis.xpending(JOBS_STREAM, AGENTS_GROUP)) as [
+    const summary = (await this.redis.xpending(stream, AGENTS_GROUP)) as [
       number,
       string | null,
       ...unknown[],
     ];
     if (summary[1] && compareStreamIds(summary[1], minId) < 0) minId = summary[1];
-    const [keepFrom] = (await this.redis.xrevrange(JOBS_STREAM, '+', '-', 'COUNT', keep)).slice(-1);
+    const [keepFrom] = (await this.redis.xrevrange(stream, '+', '-', 'COUNT', keep)).slice(-1);
     if (keepFrom && compareStreamIds(keepFrom[0], minId) < 0) minId = keepFrom[0];
-    return this.redis.xtrim(JOBS_STREAM, 'MINID', minId);
+    return this.redis.xtrim(stream, 'MINID', minId);
   }
 }
 

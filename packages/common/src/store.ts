@@ -6,13 +6,14 @@ import {
   cancelKey,
   EVENTS_STREAM,
   JOBS_INDEX,
-  JOBS_STREAM,
   jobKey,
+  jobsStream,
   logKey,
   logMetaKey,
   repoIndexKey,
   statusIndexKey,
 } from './keys.js';
+import { DEFAULT_POOL } from './pool.js';
 import { assertTransition, type JobStatus } from './status.js';
 
 /**
@@ -69,9 +70,9 @@ export class JobNotFoundError extends Error {
 /** What `JobStore.update` should write, decided from the current record. */
 export interface JobChange {
   job: Job;
-  /** XACK this entry of `raibid:jobs` in the same atomic write. */
+  /** XACK this entry of the job's pool stream (`raibid:jobs`, `raibid:jobs:gpu`) in the same atomic write. */
   ackEntry?: string;
-  /** XADD a fresh `raibid:jobs` entry for the job (its attempt number). */
+  /** XADD a fresh entry for the job to its pool's stream (its attempt number). */
   requeueAttempt?: number;
   /** Remove a pending cancellation request. */
   clearCancel?: boolean;
@@ -133,6 +134,7 @@ export class JobStore {
       agent: null,
       steps: [],
       retryOf: input.retryOf ?? null,
+      pool: input.pool ?? DEFAULT_POOL,
       env: input.env ?? {},
     };
   }
@@ -164,10 +166,14 @@ export class JobStore {
     return { job: this.parse(id, raw), rev };
   }
 
-  /** Stores a new job and, when `enqueue`, its stream entry — atomically. */
-  async insert(job: Job, enqueue: boolean): Promise<string | null> {
+  /**
+   * Stores a new job and, when `enqueue`, its stream entry — atomically, with
+   * `systemLines` as the first lines of its log.
+   */
+  async insert(job: Job, enqueue: boolean, systemLines: string[] = []): Promise<string | null> {
     const result = await this.commit(job, null, {
       job,
+      systemLines,
       ...(enqueue ? { requeueAttempt: job.attempts + 1 } : {}),
     });
     if (result === null) throw new Error(`job ${job.id} already exists`);
@@ -208,7 +214,7 @@ export class JobStore {
       statusIndexKey(rev === null ? job.status : before.status),
       statusIndexKey(job.status),
       EVENTS_STREAM,
-      JOBS_STREAM,
+      jobsStream(job.pool),
       cancelKey(job.id),
       JOBS_INDEX,
       repoIndexKey(job.repo.owner, job.repo.name),

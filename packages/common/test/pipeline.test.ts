@@ -50,6 +50,7 @@ steps:
 `);
     expect(pipeline).toEqual({
       version: 1,
+      'runs-on': 'cpu',
       timeout: 1_800_000,
       env: { RUST_BACKTRACE: '1', LEVEL: '3', VERBOSE: 'true' },
       steps: [
@@ -68,6 +69,22 @@ steps:
     );
     expect(parsePipeline('version: 1\ntimeout: 6h\nsteps:\n  - name: a\n    run: x\n').timeout).toBe(
       21_600_000,
+    );
+  });
+
+  it('takes runs-on cpu or gpu, cpu by default, and names the line of any other value', () => {
+    expect(parsePipeline('version: 1\nruns-on: gpu\nsteps:\n  - name: a\n    run: x\n')['runs-on']).toBe(
+      'gpu',
+    );
+    expect(parsePipeline('version: 1\nruns-on: cpu\nsteps:\n  - name: a\n    run: x\n')['runs-on']).toBe(
+      'cpu',
+    );
+    expect(parsePipeline('version: 1\nsteps:\n  - name: a\n    run: x\n')['runs-on']).toBe('cpu');
+    expect(problemsOf('version: 1\nsteps:\n  - name: a\n    run: x\nruns-on: tpu\n')).toBe(
+      '.raibid.yml:5: runs-on: must be "cpu" or "gpu"',
+    );
+    expect(problemsOf('version: 1\nsteps:\n  - name: a\n    run: x\n    runs-on: gpu\n')).toMatch(
+      /^\.raibid\.yml:3: steps\[0\]: unknown field\(s\) runs-on$/,
     );
   });
 

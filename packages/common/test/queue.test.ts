@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   AGENTS_GROUP,
   type ClaimedJob,
+  GPU_JOBS_STREAM,
   IllegalTransitionError,
   JOBS_STREAM,
   JobQueue,
@@ -39,9 +40,9 @@ async function groupInfo(): Promise<{ lag: number | null; pending: number }> {
 }
 
 /** A queue on its own connection, as each agent has (claim blocks its connection). */
-function agentQueue(): JobQueue {
+function agentQueue(pool: 'cpu' | 'gpu' = 'cpu'): JobQueue {
   const connection = server.client();
-  return new JobQueue(connection, new JobStore(connection), { onProblem: (m) => problems.push(m) });
+  return new JobQueue(connection, new JobStore(connection), { pool, onProblem: (m) => problems.push(m) });
 }
 
 beforeAll(async () => {
@@ -358,6 +359,74 @@ describe('JobQueue', () => {
     expect(trimmed).toBe(0); // the oldest entries are still pending
     expect(await queue.stats()).toEqual({ lag: 10, pending: 2 });
     expect((await groupInfo()).lag).toBe(10);
+  });
+});
+
+describe('JobQueue pools', () => {
+  it('creates the group on every pool stream, so KEDA finds the GPU one before its first job', async () => {
+    await queue.ensureGroup();
+    expect(await queue.groupExists()).toBe(true);
+    const groups = (await redis.xinfo('GROUPS', GPU_JOBS_STREAM)) as unknown[][];
+    expect(groups.map((g) => g[g.indexOf('name') + 1])).toEqual([AGENTS_GROUP]);
+    await redis.del(GPU_JOBS_STREAM);
+    expect(await queue.groupExists()).toBe(false); // readiness needs every pool
+  });
+
+  it('puts a gpu job in raibid:jobs:gpu, where only a gpu queue claims it; lag counts per pool', async () => {
+    await queue.ensureGroup();
+    const cpuJob = await queue.enqueue(newJob(1));
+    const gpuJob = await queue.enqueue({ ...newJob(2), pool: 'gpu' });
+    expect(gpuJob.pool).toBe('gpu');
+    expect(cpuJob.pool).toBe('cpu');
+    expect(await redis.xlen(JOBS_STREAM)).toBe(1);
+    expect(await redis.xlen(GPU_JOBS_STREAM)).toBe(1);
+    expect(await queue.stats('gpu')).toEqual({ lag: 1, pending: 0 });
+
+    const cpuAgent = agentQueue('cpu');
+    const gpuAgent = agentQueue('gpu');
+    expect((await cpuAgent.claim('cpu-1', 300))!.job.id).toBe(cpuJob.id);
+    expect(await cpuAgent.claim('cpu-1', 300)).toBeNull(); // the gpu job is not the cpu pool's
+    const claimed = (await gpuAgent.claim('gpu-1', 300))!;
+    expect(claimed.job.id).toBe(gpuJob.id);
+    expect(await queue.stats('gpu')).toEqual({ lag: 0, pending: 1 });
+    expect(await gpuAgent.renew(claimed)).toBe(true);
+    await gpuAgent.finish(claimed, { status: 'succeeded' });
+    expect(await queue.stats('gpu')).toEqual({ lag: 0, pending: 0 }); // ACKed in its own stream
+  });
+
+  it('reaps a lost gpu job back into the gpu stream, and trims and repairs every pool', async () => {
+    await queue.ensureGroup();
+    const job = await queue.enqueue({ ...newJob(), pool: 'gpu' });
+    const gpuAgent = agentQueue('gpu');
+    await gpuAgent.claim('gpu-lost', 300);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const reaped = await reapOnce({ queue, logs: new LogStore(redis), logger: silent, leaseMs: 10 });
+    expect(reaped).toEqual([expect.objectContaining({ jobId: job.id, action: 'requeued' })]);
+    expect(await queue.stats('gpu')).toEqual({ lag: 1, pending: 0 });
+    expect(await queue.stats('cpu')).toEqual({ lag: 0, pending: 0 });
+    expect((await gpuAgent.claim('gpu-2', 300))!.attempt).toBe(2);
+
+    // A read count left stale (as an AOF replay can): the gpu group's lag says 2, none is waiting.
+    const last = (await redis.xrange(GPU_JOBS_STREAM, '-', '+')).at(-1)!;
+    await redis.xgroup('SETID', GPU_JOBS_STREAM, AGENTS_GROUP, last[0], 'ENTRIESREAD', 0);
+    expect(await queue.stats('gpu')).toEqual({ lag: 2, pending: 1 });
+    expect(await queue.repairLag()).toBe(true);
+    expect(await queue.stats('gpu')).toEqual({ lag: 0, pending: 1 });
+
+    for (let i = 0; i < 8; i++) await queue.enqueue({ ...newJob(i), pool: 'gpu' });
+    for (let i = 0; i < 8; i++)
+      await gpuAgent.finish((await gpuAgent.claim('gpu-3', 300))!, { status: 'succeeded' });
+    expect(await queue.trim(2)).toBeGreaterThan(0);
+    expect(await redis.xlen(GPU_JOBS_STREAM)).toBeLessThan(10);
+  });
+
+  it('stores a job refused before queueing as error, with no entry in any stream', async () => {
+    await queue.ensureGroup();
+    const job = await queue.reject({ ...newJob(), pool: 'gpu' }, 'invalid pipeline file: x', ['[raibid] x']);
+    expect(await store.get(job.id)).toMatchObject({ status: 'error', error: 'invalid pipeline file: x' });
+    expect(await queue.stats('gpu')).toEqual({ lag: 0, pending: 0 });
+    expect(await queue.stats('cpu')).toEqual({ lag: 0, pending: 0 });
+    expect((await new LogStore(redis).read(job.id, 0, 10)).map((e) => e.line)).toEqual(['[raibid] x']);
   });
 });
 

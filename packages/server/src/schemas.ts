@@ -7,6 +7,7 @@ import {
   JOB_STATUSES,
   jobRequestSchema,
   logEventSchema,
+  POOLS,
 } from '@raibid/common';
 import { z } from 'zod';
 
@@ -59,6 +60,21 @@ export const queueStatsSchema = z.object({
   pending: z.number().int().describe('entries delivered to an agent and not yet finished'),
   running: z.number().int().describe('jobs in status running'),
   agents: z.number().int().describe('agents that sent a heartbeat within the lease'),
+  pools: z
+    .record(
+      z.enum(POOLS),
+      z.object({
+        lag: z.number().int().describe("jobs in the pool's stream not yet delivered to an agent"),
+        pending: z.number().int().describe('entries delivered to an agent of the pool and not yet finished'),
+        unavailable: z
+          .string()
+          .nullable()
+          .describe(
+            'why no agent of this pool can start here (e.g. "no GPU agent on this machine"), or null',
+          ),
+      }),
+    )
+    .describe("per pool (`lag` and `pending` above are the cpu pool's)"),
 });
 
 export const kubeAgentsSchema = z.object({

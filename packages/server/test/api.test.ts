@@ -409,7 +409,16 @@ describe('queue and agents', () => {
       host: 'h',
     });
     const response = await server.app.inject({ url: '/api/v1/queue' });
-    expect(response.json()).toEqual({ lag: 2, pending: 1, running: 1, agents: 1 });
+    expect(response.json()).toEqual({
+      lag: 2,
+      pending: 1,
+      running: 1,
+      agents: 1,
+      pools: {
+        cpu: { lag: 2, pending: 1, unavailable: null },
+        gpu: { lag: 0, pending: 0, unavailable: null },
+      },
+    });
   });
 
   it('GET /api/v1/agents lists heartbeats and no kubernetes part outside a cluster', async () => {

@@ -4,14 +4,22 @@ import { isValidRefName, type Job } from '@raibid/common';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { giteaSignature } from '../src/gitea/webhook.js';
-import { AUTH, startRedis, startTestServer, type TestServer, WEBHOOK_SECRET } from './support/server.js';
+import {
+  AUTH,
+  closedLocalUrl,
+  startRedis,
+  startTestServer,
+  type TestServer,
+  WEBHOOK_SECRET,
+} from './support/server.js';
 
 let redis: Awaited<ReturnType<typeof startRedis>>;
 let server: TestServer;
 
 beforeAll(async () => {
   redis = await startRedis();
-  server = await startTestServer(redis);
+  // Every job request and webhook makes the server read .raibid.yml from GITEA_URL first.
+  server = await startTestServer(redis, { env: { GITEA_URL: await closedLocalUrl() } });
 });
 afterAll(async () => {
   await server.close();

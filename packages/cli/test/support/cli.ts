@@ -65,6 +65,7 @@ export function makeJob(overrides: Partial<ApiJob> = {}): ApiJob {
     agent: null,
     steps: [],
     retryOf: null,
+    pool: 'cpu',
     ...overrides,
   };
 }

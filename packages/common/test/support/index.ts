@@ -9,5 +9,6 @@ export {
   tag,
 } from './git-server.js';
 export { lateBound, useRedis } from './hooks.js';
+export { nvidiaSmiStandIn, STAND_IN_GPU } from './nvidia-smi.js';
 export { startRedis, type TestRedis } from './redis-server.js';
 export { waitFor } from './wait.js';

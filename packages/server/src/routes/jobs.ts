@@ -2,6 +2,7 @@ import { isFinalStatus, type Job, parseRepoSpec, RepoSpecError, toApiJob } from 
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { requireApiToken } from '../auth.js';
 import { ApiError, errorBodySchema, notFound } from '../errors.js';
+import { rejection, routeJob } from '../pool-routing.js';
 import {
   apiJobSchema,
   createJobBodySchema,
@@ -38,7 +39,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         summary: 'Queue a job',
         description:
-          '`repo` is "owner/name" (a repository in GITEA_URL) or an http(s) clone URL; `ref` defaults to "main".',
+          '`repo` is "owner/name" (a repository in GITEA_URL) or an http(s) clone URL; `ref` defaults to "main". The server reads `.raibid.yml` at the commit (Gitea API, or git for a local repository) and routes on its `runs-on`; `pool` is used when it cannot read the file, and a `pool` the file contradicts is refused (400). A broken pipeline file: 201 with the job already `error`, no agent started.',
         tags: ['jobs'],
         security: [{ bearer: [] }],
         body: createJobBodySchema,
@@ -61,14 +62,30 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
         }
         throw error;
       }
-      const job = await queue.enqueue({
+      const input = {
         repo,
         ref: body.ref,
         sha: body.sha ?? null,
-        trigger: 'api',
+        trigger: 'api' as const,
         env: body.env ?? {},
-      });
-      request.log.info({ jobId: job.id, repo: `${repo.owner}/${repo.name}`, ref: job.ref }, 'job queued');
+      };
+      const route = await routeJob({ job: input, requested: body.pool }, config);
+      if (route.kind === 'conflict') {
+        throw new ApiError(400, 'invalid_request', route.message, [
+          { path: 'body.pool', message: route.message },
+        ]);
+      }
+      if (route.kind === 'invalid') {
+        const { message, lines } = rejection(route.error);
+        const job = await queue.reject(input, message, lines);
+        request.log.info({ jobId: job.id, error: message }, 'job refused: broken pipeline file');
+        return reply.code(201).send(toApiJob(job));
+      }
+      const job = await queue.enqueue({ ...input, pool: route.pool }, route.lines);
+      request.log.info(
+        { jobId: job.id, repo: `${repo.owner}/${repo.name}`, ref: job.ref, pool: job.pool },
+        'job queued',
+      );
       return reply.code(201).send(toApiJob(job));
     },
   );
@@ -143,7 +160,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         summary: 'Run an ended job again, as a new job',
         description:
-          'The new job has the same repo, ref, sha and env, trigger `retry` and `retryOf` = this id.',
+          'The new job has the same repo, ref, sha, env and pool, trigger `retry` and `retryOf` = this id.',
         tags: ['jobs'],
         security: [{ bearer: [] }],
         params: jobParamsSchema,
@@ -166,6 +183,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
         trigger: 'retry',
         env: original.env,
         retryOf: original.id,
+        pool: original.pool,
       });
       request.log.info({ jobId: job.id, retryOf: original.id }, 'job retried');
       return reply.code(201).send(toApiJob(job));

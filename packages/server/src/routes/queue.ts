@@ -1,3 +1,4 @@
+import { POOLS, poolUnavailableKey } from '@raibid/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { agentsSchema, type KubeAgentsView, queueStatsSchema } from '../schemas.js';
 
@@ -10,18 +11,30 @@ export const queueRoutes: FastifyPluginAsyncZod = async (app) => {
     '/api/v1/queue',
     {
       schema: {
-        summary: 'Queue lag, pending and running jobs, active agents',
+        summary: 'Queue lag, pending and running jobs, active agents; per pool too',
         tags: ['queue'],
         response: { 200: queueStatsSchema },
       },
     },
     async () => {
-      const [stats, running, active] = await Promise.all([
-        queue.stats(),
+      const [cpu, gpu, running, active, unavailable] = await Promise.all([
+        queue.stats('cpu'),
+        queue.stats('gpu'),
         store.countByStatus('running'),
         agents.countActive(config.RAIBID_LEASE_MS, deps.now()),
+        deps.redis.mget(POOLS.map(poolUnavailableKey)),
       ]);
-      return { lag: stats.lag, pending: stats.pending, running, agents: active };
+      const [cpuUnavailable = null, gpuUnavailable = null] = unavailable;
+      return {
+        lag: cpu.lag,
+        pending: cpu.pending,
+        running,
+        agents: active,
+        pools: {
+          cpu: { ...cpu, unavailable: cpuUnavailable },
+          gpu: { ...gpu, unavailable: gpuUnavailable },
+        },
+      };
     },
   );
 

@@ -1,8 +1,9 @@
-import { deliveryKey, JobStore, type NewJob } from '@raibid/common';
+import { deliveryKey, type Job, JobQueue, JobStore, type NewJob } from '@raibid/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ApiError, errorBodySchema } from '../errors.js';
 import { decideDelivery, verifyGiteaSignature, WebhookPayloadError } from '../gitea/webhook.js';
+import { rejection, routeJob } from '../pool-routing.js';
 
 /** How long a delivery id is remembered (a re-sent delivery within this maps to the same job). */
 const DELIVERY_TTL_SECONDS = 7 * 24 * 3600;
@@ -36,7 +37,21 @@ export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
     delivery: string | undefined,
     input: NewJob,
   ): Promise<{ jobId: string; duplicate: boolean }> {
-    const job = JobStore.newRecord(input);
+    // Routed on the pipeline file at the pushed commit, read through Gitea's API.
+    const route = await routeJob({ job: input, fromGitea: true }, config);
+    let job: Job;
+    let enqueue = true;
+    let lines: string[] = [];
+    if (route.kind === 'invalid') {
+      const refused = rejection(route.error);
+      job = JobQueue.rejectedRecord(input, refused.message);
+      enqueue = false;
+      lines = refused.lines;
+    } else {
+      // A webhook names no pool, so there is no conflict to refuse.
+      job = JobStore.newRecord({ ...input, pool: route.kind === 'queue' ? route.pool : 'cpu' });
+      lines = route.kind === 'queue' ? route.lines : [];
+    }
     if (delivery !== undefined) {
       const key = deliveryKey(delivery);
       const claimed = await redis.set(key, job.id, 'EX', DELIVERY_TTL_SECONDS, 'NX');
@@ -47,7 +62,7 @@ export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
         await redis.set(key, job.id, 'EX', DELIVERY_TTL_SECONDS);
       }
       try {
-        await store.insert(job, true);
+        await store.insert(job, enqueue, lines);
       } catch (error) {
         // Let a redelivery try again rather than point at a job that was never stored.
         await redis
@@ -57,7 +72,7 @@ export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
       }
       return { jobId: job.id, duplicate: false };
     }
-    await store.insert(job, true);
+    await store.insert(job, enqueue, lines);
     return { jobId: job.id, duplicate: false };
   }
 

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { createLogger, parseConfig, type ServerConfig, serverEnvSchema } from '@raibid/common';
 import { lateBound, startRedis, type TestRedis, useRedis } from '@raibid/common/testing';
 import { afterEach, beforeEach } from 'vitest';
@@ -81,6 +81,19 @@ export function useTestServer(redis: TestRedis, options: TestServerOptions = {})
     server = undefined;
   });
   return lateBound('the test server', () => server);
+}
+
+/**
+ * http://127.0.0.1:<port> where nothing listens: a GITEA_URL that refuses at once. The
+ * default `http://gitea-http:3000` costs a DNS lookup per request the server sends it
+ * (it reads .raibid.yml through Gitea before queueing), too slow for thousands of requests.
+ */
+export async function closedLocalUrl(): Promise<string> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return `http://127.0.0.1:${port}`;
 }
 
 export { startRedis, useRedis };
