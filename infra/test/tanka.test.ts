@@ -1,5 +1,6 @@
 import { ScaledJob } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { RuntimeClass } from 'kubernetes-models/node.k8s.io/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, PersistentVolumeClaim, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,7 +60,18 @@ const MODELS: Record<string, { new (data: never): { validate(): void } }> = {
   Role,
   RoleBinding,
   ScaledJob,
+  RuntimeClass,
 };
+
+/** What the GPU pool adds (docs/gpu.md), and nothing of it when the GPU is off. */
+const GPU_OBJECTS = [
+  'HelmChart/kube-system/nvidia-device-plugin',
+  'RuntimeClass//nvidia',
+  `ScaledJob/${NS}/raibid-agent-gpu`,
+];
+const GPU_MARKS = /nvidia|raibid:jobs:gpu|raibid-agent-gpu|RAIBID_POOL/;
+
+const key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 /** Every container (and init container) of a workload, wherever its pod template is. */
 function containers(o: KubeObject): { spec: KubeObject['spec']; list: Record<string, unknown>[] } {
@@ -83,11 +95,13 @@ const tk = tools.path.tk!;
 describe.skipIf(tools.skip)('tanka: the rendered environments', () => {
   const envs: Record<string, KubeObject[]> = {};
   beforeAll(async () => {
-    [envs.local, envs.cluster, envs.live, envs.max2] = await Promise.all([
+    [envs.local, envs.cluster, envs.live, envs.max2, envs.gpu, envs.gpu2] = await Promise.all([
       renderEnvironment(tk, 'local'),
       renderEnvironment(tk, 'cluster'),
       renderEnvironment(tk, 'local', ['--tla-code', 'liveUpdate=true']),
       renderEnvironment(tk, 'local', ['--tla-code', 'agentMaxReplicas=2']),
+      renderEnvironment(tk, 'local', ['--tla-code', 'gpu=true']),
+      renderEnvironment(tk, 'local', ['--tla-code', 'gpu=true', '--tla-code', 'gpuSharedJobs=2']),
     ]);
   });
 
@@ -330,6 +344,89 @@ describe.skipIf(tools.skip)('tanka: the rendered environments', () => {
     });
   }
 
+  it('gpu off (the default, local and cluster): nothing of the GPU is rendered', () => {
+    for (const env of ['local', 'cluster', 'live', 'max2']) {
+      for (const o of envs[env]!) expect(JSON.stringify(o), `${env}: ${key(o)}`).not.toMatch(GPU_MARKS);
+    }
+  });
+
+  it('gpu=true (tilt up -- --gpu): adds the RuntimeClass, the device plugin and raibid-agent-gpu, changes nothing else', () => {
+    const added = envs.gpu!.filter((o) => !envs.local!.some((l) => key(l) === key(o))).map(key);
+    expect(added.sort()).toEqual(GPU_OBJECTS);
+    const rest = envs.gpu!.filter((o) => !GPU_OBJECTS.includes(key(o)));
+    expect(JSON.stringify(rest)).toBe(JSON.stringify(envs.local));
+    for (const o of envs.gpu!.filter((o) => GPU_OBJECTS.includes(key(o)))) {
+      expect(Object.keys(o.metadata.labels ?? {}), key(o)).toEqual(expect.arrayContaining(LABELS));
+      if (o.kind === 'HelmChart') continue;
+      expect(() => new MODELS[o.kind]!(o as never).validate(), key(o)).not.toThrow();
+    }
+    expect(find(envs.gpu!, 'RuntimeClass', 'nvidia').handler).toBe('nvidia');
+  });
+
+  it('gpu=true: raibid-agent-gpu is raibid-agent on raibid:jobs:gpu, with one GPU share, the nvidia runtime and at most N Jobs', () => {
+    const cpu = find(envs.gpu!, 'ScaledJob', 'raibid-agent');
+    const gpu = find(envs.gpu!, 'ScaledJob', 'raibid-agent-gpu');
+    const differences: string[] = [];
+    const before = new Map(strings(cpu));
+    for (const [at, value] of strings(gpu)) {
+      if (before.get(at) !== value) differences.push(`${at}=${value}`);
+    }
+    expect(differences.sort()).toEqual(
+      [
+        '.metadata.labels.app.kubernetes.io/name=raibid-agent-gpu',
+        '.metadata.name=raibid-agent-gpu',
+        '.spec.jobTargetRef.template.metadata.labels.app.kubernetes.io/name=raibid-agent-gpu',
+        '.spec.jobTargetRef.template.spec.containers[0].env[3].name=RAIBID_POOL',
+        '.spec.jobTargetRef.template.spec.containers[0].env[3].value=gpu',
+        '.spec.jobTargetRef.template.spec.containers[0].env[4].name=RAIBID_WORK_DIR',
+        '.spec.jobTargetRef.template.spec.containers[0].env[4].value=/work',
+        '.spec.jobTargetRef.template.spec.containers[0].env[5].valueFrom.secretKeyRef.key=gitea-token',
+        '.spec.jobTargetRef.template.spec.containers[0].env[5].valueFrom.secretKeyRef.name=raibid-secrets',
+        '.spec.jobTargetRef.template.spec.containers[0].env[5].name=GITEA_TOKEN',
+        '.spec.jobTargetRef.template.spec.runtimeClassName=nvidia',
+        '.spec.triggers[0].metadata.stream=raibid:jobs:gpu',
+      ].sort(),
+    );
+    const pod = gpu.spec.jobTargetRef.template.spec;
+    expect(pod.containers[0].resources.limits['nvidia.com/gpu']).toBe(1);
+    expect(gpu.spec.triggers[0].metadata).toMatchObject({ consumerGroup: 'raibid-agents', lagCount: '1' });
+
+    // N = gpu.sharedJobs: KEDA's limit and the device plugin's time-slicing replicas agree.
+    for (const [env, n] of [
+      ['gpu', 4],
+      ['gpu2', 2],
+    ] as const) {
+      expect(find(envs[env]!, 'ScaledJob', 'raibid-agent-gpu').spec.maxReplicaCount, env).toBe(n);
+      const plugin = find(envs[env]!, 'HelmChart', 'nvidia-device-plugin');
+      const values = parse(plugin.spec.valuesContent);
+      const slicing = parse(values.config.map[values.config.default]);
+      expect(slicing.sharing.timeSlicing.resources, env).toEqual([{ name: 'nvidia.com/gpu', replicas: n }]);
+    }
+  });
+
+  it('gpu=true: the device plugin is a k3s HelmChart with a pinned chart version, running with the nvidia runtime', () => {
+    const plugin = find(envs.gpu!, 'HelmChart', 'nvidia-device-plugin');
+    expect(plugin.spec).toMatchObject({
+      repo: 'https://nvidia.github.io/k8s-device-plugin',
+      chart: 'nvidia-device-plugin',
+      targetNamespace: 'nvidia-device-plugin',
+    });
+    expect(plugin.spec.version).toMatch(/^\d+\.\d+\.\d+$/);
+    const values = parse(plugin.spec.valuesContent);
+    expect(values).toMatchObject({ runtimeClassName: 'nvidia', affinity: null, gfd: { enabled: false } });
+    expect(parse(values.config.map['time-slicing'])).toEqual({
+      version: 'v1',
+      flags: { migStrategy: 'none' },
+      sharing: {
+        timeSlicing: {
+          renameByDefault: false,
+          failRequestsGreaterThanOne: true,
+          resources: [{ name: 'nvidia.com/gpu', replicas: 4 }],
+        },
+      },
+    });
+  });
+
   it('local: keeps the bare image names Tilt replaces and the local-path storage class', () => {
     expect(find(envs.local!, 'Deployment', 'raibid-server').spec.template.spec.containers[0].image).toBe(
       'raibid-server',
@@ -406,14 +503,16 @@ describe.skipIf(strict.skip)(
   () => {
     let objects: KubeObject[];
     let cluster: KubeObject[];
+    let gpu: KubeObject[];
     let scaledJobCrd: Crd;
     let helmChartCrd: Crd;
     let api: TestApiServer;
 
     beforeAll(async () => {
-      [objects, cluster] = await Promise.all([
+      [objects, cluster, gpu] = await Promise.all([
         renderEnvironment(strict.path.tk!, 'local'),
         renderEnvironment(strict.path.tk!, 'cluster'),
+        renderEnvironment(strict.path.tk!, 'local', ['--tla-code', 'gpu=true']),
       ]);
       // The CRDs of exactly the KEDA the HelmChart installs.
       const kedaVersion = find(objects, 'HelmChart', 'keda').spec.version as string;
@@ -432,7 +531,7 @@ describe.skipIf(strict.skip)(
     });
 
     it('the ScaledJob and HelmCharts have no unknown field, wrong type or bad enum for their CRDs', () => {
-      for (const o of [...objects, ...cluster]) {
+      for (const o of [...objects, ...cluster, ...gpu]) {
         const crd = o.kind === 'ScaledJob' ? scaledJobCrd : o.kind === 'HelmChart' ? helmChartCrd : undefined;
         if (crd)
           expect(schemaErrors(o, crdSchema(crd, o.apiVersion)), `${o.kind}/${o.metadata.name}`).toEqual([]);
@@ -462,6 +561,36 @@ describe.skipIf(strict.skip)(
         }
       });
     }
+
+    it('gpu=true: the API server accepts the RuntimeClass, the device plugin HelmChart and raibid-agent-gpu (dryRun=All, Strict)', async () => {
+      const added = gpu.filter((o) => GPU_OBJECTS.includes(key(o)));
+      expect(added.map(key).sort()).toEqual(GPU_OBJECTS);
+      for (const o of added) {
+        const response = await create(api, o, true);
+        expect(response.status, `${key(o)}: ${JSON.stringify(response.body.message)}`).toBe(201);
+      }
+      // A RuntimeClass is validated for real: a handler must be a DNS label.
+      const bad = structuredClone(find(gpu, 'RuntimeClass', 'nvidia'));
+      bad.handler = 'Nvidia_Runtime';
+      const refused = await create(api, bad, true);
+      expect(refused.status).toBe(422);
+      expect(refused.body.message).toContain('handler');
+    });
+
+    it('gpu=true: the Job KEDA makes from raibid-agent-gpu passes batch/v1 validation, with its GPU limit and runtime class', async () => {
+      const scaledJob = find(gpu, 'ScaledJob', 'raibid-agent-gpu');
+      const job = {
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: 'raibid-agent-gpu-dry-run', namespace: NS, labels: scaledJob.metadata.labels },
+        spec: scaledJob.spec.jobTargetRef,
+      };
+      const response = await create(api, job, true);
+      expect(response.status, JSON.stringify(response.body.message)).toBe(201);
+      expect(response.body.spec.template.spec.runtimeClassName).toBe('nvidia');
+      // An extended resource is whole and never overcommitted: the limit alone asks for one share.
+      expect(response.body.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']).toBe('1');
+    });
 
     it('the Job KEDA makes from the ScaledJob passes batch/v1 validation (which the CRD schema cannot do)', async () => {
       // KEDA copies jobTargetRef into a Job's spec; the CRD only checks its shape, the API

@@ -1,22 +1,22 @@
 // raibid-agent: KEDA starts one Job per queued job (lag of the group raibid-agents on the stream
 // raibid:jobs); each agent claims one entry, runs it and exits. The contract is docs/scaling.md.
+// With the GPU on (docs/gpu.md), raibid-agent-gpu does the same for raibid:jobs:gpu, each Job
+// holding one time-sliced share of the GPU.
 local u = import 'util.libsonnet';
 
 function(c) {
-  local name = 'raibid-agent',
   local component = 'agent',
   local a = c.agent,
 
-  cachePvc: u.pvc(c, 'raibid-agent-cache', component, c.storage.agentCache, c.storage.agentCacheAccessMode),
-
-  scaledJob: {
+  // One pool's ScaledJob; only the GPU pool's asks for the GPU.
+  local scaledJob(name, stream, maxReplicaCount, gpu=false) = {
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledJob',
     metadata: u.metadata(c, name, component),
     spec: {
       pollingInterval: a.pollingInterval,
       minReplicaCount: 0,
-      maxReplicaCount: a.maxReplicaCount,
+      maxReplicaCount: maxReplicaCount,
       successfulJobsHistoryLimit: a.successfulJobsHistoryLimit,
       failedJobsHistoryLimit: a.failedJobsHistoryLimit,
       // The lag counts only entries no agent has read, so only Jobs that have not started are
@@ -28,7 +28,7 @@ function(c) {
         type: 'redis-streams',
         metadata: {
           address: 'redis.%s.svc.cluster.local:%d' % [c.namespace, c.redis.port],
-          stream: 'raibid:jobs',
+          stream: stream,
           consumerGroup: 'raibid-agents',
           lagCount: '1',
           activationLagCount: '0',
@@ -42,6 +42,8 @@ function(c) {
           metadata: { labels: u.labels(c, name, component) },
           spec: {
             restartPolicy: 'Never',
+            // The nvidia runtime (k3s's containerd handler) puts the driver and devices in the pod.
+            [if gpu then 'runtimeClassName']: c.gpu.runtimeClass,
             securityContext: u.podSecurityContext,
             [if a.spreadOverNodes then 'topologySpreadConstraints']: [{
               maxSkew: 1,
@@ -61,8 +63,9 @@ function(c) {
                 LOG_LEVEL: a.logLevel,
                 RAIBID_CACHE_DIR: '/cache',
                 RAIBID_WORK_DIR: '/work',
-              }) + [u.secretEnv('GITEA_TOKEN', 'gitea-token', optional=true)],
-              resources: a.resources,
+              } + (if gpu then { RAIBID_POOL: 'gpu' } else {})) + [u.secretEnv('GITEA_TOKEN', 'gitea-token', optional=true)],
+              // One share of the GPU (a time-slicing replica): N of them make N GPU jobs at once.
+              resources: if gpu then a.resources { limits+: { 'nvidia.com/gpu': 1 } } else a.resources,
               // Users' build steps write where they like (apt caches, ~/.cargo, ...).
               securityContext: u.containerSecurityContext(readOnlyRootFilesystem=false),
               volumeMounts: [
@@ -79,4 +82,9 @@ function(c) {
       },
     },
   },
+
+  cachePvc: u.pvc(c, 'raibid-agent-cache', component, c.storage.agentCache, c.storage.agentCacheAccessMode),
+  scaledJob: scaledJob('raibid-agent', 'raibid:jobs', a.maxReplicaCount),
+  [if c.gpu.enabled then 'gpuScaledJob']:
+    scaledJob('raibid-agent-gpu', 'raibid:jobs:gpu', c.gpu.sharedJobs, gpu=true),
 }

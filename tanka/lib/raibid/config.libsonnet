@@ -78,6 +78,28 @@
     resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '2', memory: '4Gi' } },
   },
 
+  // The GPU pool (docs/gpu.md). Off: nothing GPU is rendered. On (`tilt up -- --gpu`, or the
+  // local environment's gpu=true): RuntimeClass nvidia, the NVIDIA device plugin and ScaledJob
+  // raibid-agent-gpu. Needs the NVIDIA container toolkit on the node (infra/k3s/install.sh).
+  gpu: {
+    enabled: false,
+    // GPU jobs at once. The device plugin's time-slicing advertises the one GPU as this many
+    // `nvidia.com/gpu`, each GPU agent takes one, and KEDA starts at most this many. The jobs
+    // share the GPU's time and its memory (no isolation between them): see docs/gpu.md.
+    sharedJobs: 4,
+    // k3s adds a containerd runtime `nvidia` when it finds the toolkit at start-up.
+    runtimeClass: 'nvidia',
+    // Where the device plugin runs; {} = every node (one DGX Spark). Label GPU nodes on a
+    // larger cluster and select them here, or the plugin fails on nodes without a GPU.
+    nodeSelector: {},
+    devicePlugin: {
+      repo: 'https://nvidia.github.io/k8s-device-plugin',
+      chart: 'nvidia-device-plugin',
+      version: '0.18.2',
+      namespace: 'nvidia-device-plugin',
+    },
+  },
+
   // Operators installed by k3s's Helm controller from their chart repositories.
   keda: {
     repo: 'https://kedacore.github.io/charts',

@@ -10,4 +10,5 @@
   flux: (import 'flux.libsonnet')($._config),
   server: (import 'server.libsonnet')($._config),
   agent: (import 'agent.libsonnet')($._config),
+  gpu: (import 'gpu.libsonnet')($._config),
 }
