@@ -431,6 +431,46 @@ describe.skipIf(tools.skip)('the Tiltfile, loaded by the real Tilt', () => {
       expect(result.stderr).toContain("--agent-max must be a whole number of at least 1, not 'lots'");
     });
 
+    it('without --gpu there is nothing of the GPU: no agent-gpu, no device plugin, no RuntimeClass', async () => {
+      const result = await load(await sandbox('healthy'));
+      const names = result.Manifests.map((m) => m.Name);
+      expect(names).not.toContain('agent-gpu');
+      expect(names).not.toContain('nvidia-device-plugin');
+      expect(result.Manifests.map((m) => m.DeployTarget.yaml ?? '').join('\n')).not.toMatch(
+        /nvidia|raibid:jobs:gpu/,
+      );
+    });
+
+    it('--gpu adds agent-gpu (application) and nvidia-device-plugin (infrastructure); --gpu-jobs sets N', async () => {
+      const result = await load(await sandbox('healthy'), ['--gpu', '--gpu-jobs=2']);
+      const plugin = manifest(result, 'nvidia-device-plugin');
+      expect(Object.keys(plugin.Labels ?? {})).toEqual(['infrastructure']);
+      expect(kindsAndNames(plugin).sort()).toEqual(['HelmChart/nvidia-device-plugin', 'RuntimeClass/nvidia']);
+      const gpu = manifest(result, 'agent-gpu');
+      expect(Object.keys(gpu.Labels ?? {})).toEqual(['application']);
+      expect(gpu.ResourceDependencies).toEqual(['server', 'keda', 'nvidia-device-plugin']);
+      const scaledJob = objects(gpu).find((o) => o.kind === 'ScaledJob');
+      expect(scaledJob.metadata.name).toBe('raibid-agent-gpu');
+      expect(scaledJob.spec.maxReplicaCount).toBe(2);
+      expect(scaledJob.spec.triggers[0].metadata.stream).toBe('raibid:jobs:gpu');
+      // The agent image Tilt builds goes into the GPU ScaledJob too.
+      expect(gpu.DeployTarget.imageMaps).toEqual(['raibid-agent']);
+      expect(scaledJob.spec.jobTargetRef.template.spec.containers[0].image).toBe('raibid-agent');
+      // The CPU pool is untouched.
+      expect(
+        objects(manifest(result, 'agent')).find((o) => o.kind === 'ScaledJob').spec.maxReplicaCount,
+      ).toBe(8);
+    });
+
+    it('--gpu-jobs refuses what is not a count, and needs --gpu', async () => {
+      const notCount = await tiltfileResult(await sandbox('healthy'), ['--gpu', '--gpu-jobs=0']);
+      expect(notCount.code).toBe(5);
+      expect(notCount.stderr).toContain("--gpu-jobs must be a whole number of at least 1, not '0'");
+      const noGpu = await tiltfileResult(await sandbox('healthy'), ['--gpu-jobs=2']);
+      expect(noGpu.code).toBe(5);
+      expect(noGpu.stderr).toContain('--gpu-jobs needs --gpu: tilt up -- --gpu --gpu-jobs=2');
+    });
+
     it('pushes to --registry (default localhost:5000) when the cluster advertises no registry', async () => {
       const result = await load(await sandbox('no-registry-configmap'), [`--registry=${registryHost}`]);
       expect(result.DefaultRegistry?.host).toBe(registryHost);
