@@ -102,7 +102,7 @@ else
 fi
 
 if [ "$cluster" = 0 ]; then
-  skip "node, KEDA and Secret checks: they need the cluster"
+  skip "node, KEDA, GPU and Secret checks: they need the cluster"
 else
   not_ready=$(kc get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
     awk '$2 != "True" { print $1 }')
@@ -121,6 +121,19 @@ else
     skip "KEDA is not deployed yet (tilt up deploys the HelmChart keda)"
   else
     fail "KEDA's CRD scaledjobs.keda.sh is not Established though HelmChart keda exists: kubectl -n kube-system logs job/helm-install-keda"
+  fi
+
+  # GPU (docs/gpu.md): on when tilt up -- --gpu deployed the device plugin.
+  if [ -z "$(kc -n kube-system get helmchart nvidia-device-plugin --ignore-not-found -o name 2>/dev/null)" ]; then
+    skip "GPU: off (no HelmChart nvidia-device-plugin; tilt up -- --gpu turns it on, docs/gpu.md)"
+  else
+    gpus=$(kc get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.allocatable.nvidia\.com/gpu}{"\n"}{end}' |
+      awk '$2 > 0 { printf "%s%s (%s)", sep, $1, $2; sep = ", " }')
+    if [ -n "$gpus" ]; then
+      pass "nvidia.com/gpu is advertised: $gpus (each share runs one GPU job)"
+    else
+      fail "no node advertises nvidia.com/gpu though HelmChart nvidia-device-plugin exists: sudo infra/k3s/install.sh --gpu says what the node lacks; kubectl -n nvidia-device-plugin logs daemonset/nvidia-device-plugin shows why"
+    fi
   fi
 
   # shellcheck disable=SC2016 # a Go template, not shell

@@ -4,13 +4,18 @@
 #   - k3s, pinned, without traefik, with a world-readable kubeconfig, pulling localhost:5000 over http;
 #   - the KEP-1755 ConfigMap kube-public/local-registry-hosting, so Tilt finds the registry by itself;
 #   - a copy of k3s's kubeconfig in your ~/.kube/config;
-#   - the Secret raibid-system/raibid-secrets (infra/k3s/secrets.sh).
+#   - the Secret raibid-system/raibid-secrets (infra/k3s/secrets.sh);
+#   - for GPU jobs (docs/gpu.md): it finds the NVIDIA driver and container toolkit, says what is
+#     missing, and restarts k3s when k3s started before the toolkit (k3s adds its `nvidia` runtime
+#     only at start).
 # Idempotent: run it again at any time; what is already right is left alone, and it says so.
 #
-# Usage: sudo infra/k3s/install.sh [--dry-run] [--print-config] [--raise-inotify]
+# Usage: sudo infra/k3s/install.sh [--dry-run] [--print-config] [--raise-inotify] [--gpu]
 #   --dry-run        check the prerequisites and print what would be done; change nothing
 #   --print-config   print the files it writes (config.yaml, registries.yaml, the ConfigMap) and exit
 #   --raise-inotify  also raise the inotify limits Tilt needs (writes /etc/sysctl.d/90-raibid-inotify.conf)
+#   --gpu            GPU jobs are wanted: a missing NVIDIA driver or container toolkit is an error
+#                    (without it, a GPU with no toolkit is only a warning)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -19,11 +24,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dry_run=0
 print_config=0
 raise_inotify=0
+want_gpu=0
 for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=1 ;;
     --print-config) print_config=1 ;;
     --raise-inotify) raise_inotify=1 ;;
+    --gpu) want_gpu=1 ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) die "unknown argument '$arg': see infra/k3s/install.sh --help" ;;
   esac
@@ -150,7 +157,33 @@ preflight() {
     warn "inotify limits are low for Tilt (max_user_watches=$watches, max_user_instances=$instances; want $INOTIFY_MIN_WATCHES and $INOTIFY_MIN_INSTANCES): run again with --raise-inotify"
   fi
 
+  gpu_preflight
+
   [ "$problems" = 0 ] || die "$problems prerequisite(s) missing; fix them and run infra/k3s/install.sh again (nothing was changed)"
+}
+
+# GPU jobs need the driver (nvidia-smi) and the NVIDIA container toolkit, whose
+# nvidia-container-runtime k3s finds at start and registers as the containerd runtime `nvidia`.
+gpu_toolkit=0
+gpu_preflight() {
+  if ! have nvidia-smi; then
+    if [ "$want_gpu" = 1 ]; then
+      problem "an NVIDIA driver (nvidia-smi not found) for --gpu: install the GPU driver (DGX OS has it), or run without --gpu"
+    else
+      say "ok: no NVIDIA GPU here (nvidia-smi not found): GPU jobs stay off"
+    fi
+    return
+  fi
+  local gpu
+  gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1 || true)
+  if ! have nvidia-container-runtime; then
+    local what="the NVIDIA container toolkit (nvidia-container-runtime not found), needed for GPU jobs on the ${gpu:-GPU}: sudo apt-get install nvidia-container-toolkit (from NVIDIA's apt repository; docs/gpu.md), then run install.sh again"
+    if [ "$want_gpu" = 1 ]; then problem "$what"; else warn "missing $what"; fi
+    return
+  fi
+  gpu_toolkit=1
+  have nvidia-ctk || warn "nvidia-ctk (the toolkit's CLI) not found though nvidia-container-runtime is: reinstall nvidia-container-toolkit"
+  say "ok: ${gpu:-an NVIDIA GPU} with the NVIDIA container toolkit ($(command -v nvidia-container-runtime)); k3s adds the nvidia runtime when it starts"
 }
 
 # --- Steps: each does nothing when the machine is already right --------------------------------
@@ -309,6 +342,20 @@ copy_kubeconfig() {
   fi
 }
 
+# k3s writes the nvidia runtime into containerd's config only when it finds the toolkit at start.
+gpu_runtime() {
+  [ "$gpu_toolkit" = 1 ] || return 0
+  local config=$ROOT/var/lib/rancher/k3s/agent/etc/containerd/config.toml
+  if grep -Eq "runtimes[.]['\"]nvidia['\"]" "$config" 2>/dev/null; then
+    ok "k3s's containerd has the nvidia runtime (RuntimeClass nvidia)"
+  elif [ "$dry_run" = 1 ]; then
+    would "restart k3s so it finds the NVIDIA container runtime"
+  else
+    systemctl restart k3s
+    changed "restarted k3s so it finds the NVIDIA container runtime (k3s looks for it only at start)"
+  fi
+}
+
 create_secrets() {
   if [ "$dry_run" = 1 ]; then say "would: run infra/k3s/secrets.sh (creates $NAMESPACE/$SECRET once)"; return; fi
   KUBECONFIG=$K3S_KUBECONFIG "$here/secrets.sh"
@@ -320,6 +367,7 @@ start_registry
 write_k3s_files
 install_k3s
 wait_for_node
+gpu_runtime
 copy_kubeconfig
 create_secrets
 

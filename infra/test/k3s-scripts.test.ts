@@ -147,6 +147,41 @@ describe('install.sh prerequisites', () => {
     expect(run.stderr).not.toContain('missing:');
   });
 
+  it('GPU: says there is none when nvidia-smi is missing, and requires driver and toolkit with --gpu', () => {
+    const none = sandbox(freshMachine()).run('install.sh', ['--dry-run']);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain('ok: no NVIDIA GPU here (nvidia-smi not found): GPU jobs stay off\n');
+    const wanted = sandbox(freshMachine()).run('install.sh', ['--dry-run', '--gpu']);
+    expect(wanted.code).toBe(1);
+    expect(wanted.stderr).toContain(
+      'missing: an NVIDIA driver (nvidia-smi not found) for --gpu: install the GPU driver (DGX OS has it), or run without --gpu\n',
+    );
+  });
+
+  it('GPU: names the missing NVIDIA container toolkit (a warning, or missing with --gpu)', () => {
+    const box = sandbox(freshMachine());
+    box.placeScript('nvidia-smi', 'echo "NVIDIA GB10"');
+    const toolkit =
+      "the NVIDIA container toolkit (nvidia-container-runtime not found), needed for GPU jobs on the NVIDIA GB10: sudo apt-get install nvidia-container-toolkit (from NVIDIA's apt repository; docs/gpu.md), then run install.sh again";
+    const warned = box.run('install.sh', ['--dry-run']);
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toContain(`warning: missing ${toolkit}\n`);
+    const refused = box.run('install.sh', ['--dry-run', '--gpu']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`missing: ${toolkit}\n`);
+    expect(refused.stderr).toMatch(/error: 1 prerequisite\(s\) missing/);
+
+    box.placeScript('nvidia-container-runtime', 'exit 0');
+    box.placeScript('nvidia-ctk', 'exit 0');
+    const found = box.run('install.sh', ['--dry-run', '--gpu']);
+    expect(found.code).toBe(0);
+    expect(found.stderr).toBe('');
+    expect(found.stdout).toContain(
+      `ok: NVIDIA GB10 with the NVIDIA container toolkit (${box.bin}/nvidia-container-runtime); k3s adds the nvidia runtime when it starts\n`,
+    );
+    expect(found.stdout).toContain('would: restart k3s so it finds the NVIDIA container runtime\n');
+  });
+
   it('--dry-run says what it would do and changes nothing', () => {
     const box = sandbox(freshMachine());
     const run = box.run('install.sh', ['--dry-run']);
@@ -252,6 +287,36 @@ describe.skipIf(kubectl.skip)(
         readdirSync(path.join(box.home, '.kube')).filter((f) => f.startsWith('config.bak-raibid-')),
       ).toHaveLength(1);
     });
+
+    it('GPU: restarts k3s when the toolkit came after k3s, and leaves it alone once containerd has the nvidia runtime', () => {
+      box.placeScript('nvidia-smi', 'echo "NVIDIA GB10"');
+      box.placeScript('nvidia-container-runtime', 'exit 0');
+      box.placeScript('nvidia-ctk', 'exit 0');
+      const containerd = path.join(box.root, 'var/lib/rancher/k3s/agent/etc/containerd');
+      mkdirSync(containerd, { recursive: true });
+      // containerd's config as k3s wrote it before the toolkit was there.
+      writeFileSync(
+        path.join(containerd, 'config.toml'),
+        "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'runc']\n",
+      );
+      const first = box.run('install.sh', ['--gpu']);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stdout).toContain(
+        'changed: restarted k3s so it finds the NVIDIA container runtime (k3s looks for it only at start)\n',
+      );
+      expect(first.calls.filter((c) => c.command === 'systemctl' && c.args[0] === 'restart')).toHaveLength(1);
+
+      // What k3s writes at its next start when it finds nvidia-container-runtime.
+      writeFileSync(
+        path.join(containerd, 'config.toml'),
+        "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'nvidia']\n  runtime_type = \"io.containerd.runc.v2\"\n",
+      );
+      const second = box.run('install.sh', ['--gpu']);
+      expect(second.code).toBe(0);
+      expect(second.stdout).toContain("ok: k3s's containerd has the nvidia runtime (RuntimeClass nvidia)\n");
+      expect(second.stdout).not.toContain('changed:');
+      expect(second.calls.filter((c) => c.command === 'systemctl' && c.args[0] === 'restart')).toEqual([]);
+    });
   },
 );
 
@@ -311,8 +376,31 @@ describe('check.sh', () => {
     expect(run.stdout).toContain(
       'ok    the Secret raibid-system/raibid-secrets has its keys (gitea-token still empty: raibid seed-gitea fills it)',
     );
-    expect(run.stdout).toMatch(/check: 9 ok, 0 failed, 1 skipped\n$/);
+    expect(run.stdout).toContain(
+      'skip  GPU: off (no HelmChart nvidia-device-plugin; tilt up -- --gpu turns it on, docs/gpu.md)',
+    );
+    expect(run.stdout).toMatch(/check: 9 ok, 0 failed, 2 skipped\n$/);
     expect(run.code).toBe(0);
+  });
+
+  it('GPU on: checks that the node advertises nvidia.com/gpu, and says where to look when not', () => {
+    const box = healthy();
+    const machine = box.state;
+    machine.cluster.gpu = { devicePlugin: true, allocatable: 4 };
+    box.state = machine;
+    const on = box.run('check.sh');
+    expect(on.stdout).toContain(
+      'ok    nvidia.com/gpu is advertised: spark (4) (each share runs one GPU job)',
+    );
+    expect(on.code).toBe(0);
+
+    machine.cluster.gpu = { devicePlugin: true, allocatable: 0 };
+    box.state = machine;
+    const off = box.run('check.sh');
+    expect(off.code).toBe(1);
+    expect(off.stdout).toContain(
+      'FAIL  no node advertises nvidia.com/gpu though HelmChart nvidia-device-plugin exists: sudo infra/k3s/install.sh --gpu says what the node lacks; kubectl -n nvidia-device-plugin logs daemonset/nvidia-device-plugin shows why',
+    );
   });
 
   it('says how to fix each failure when k3s and the registry are stopped', () => {
@@ -337,7 +425,7 @@ describe('check.sh', () => {
         /^FAIL {2}inotify limits are low .*max_user_instances=128.*: sudo infra\/k3s\/install\.sh --raise-inotify$/,
       ),
     ]);
-    expect(run.stdout).toContain('skip  node, KEDA and Secret checks: they need the cluster');
+    expect(run.stdout).toContain('skip  node, KEDA, GPU and Secret checks: they need the cluster');
     expect(run.stdout).toMatch(/check: 2 ok, 4 failed, 2 skipped\n$/);
   });
 

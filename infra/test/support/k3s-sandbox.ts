@@ -34,6 +34,8 @@ export interface MachineState {
     secret: Record<string, string> | null;
     kedaEstablished: boolean;
     kedaHelmChart: boolean;
+    /** The GPU pool: HelmChart nvidia-device-plugin applied, and the node's allocatable nvidia.com/gpu. */
+    gpu?: { devicePlugin: boolean; allocatable: number };
   };
 }
 
@@ -186,6 +188,11 @@ export class Sandbox {
       stderr: result.stderr,
       calls: this.calls().slice(before),
     };
+  }
+
+  /** Puts an executable shell script on the sandbox's PATH (e.g. a stand-in nvidia-smi). */
+  placeScript(name: string, script: string): void {
+    writeFileSync(path.join(this.bin, name), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
   }
 
   /** Puts a stand-in for `command` at `file` under RAIBID_INSTALL_ROOT (e.g. /usr/local/bin/k3s-uninstall.sh). */

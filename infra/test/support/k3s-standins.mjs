@@ -168,6 +168,7 @@ const standins = {
     if (verb === 'get' && kind === '--raw=/readyz') return out('ok');
     if (verb === 'get' && kind === 'nodes') {
       if (template === 'name') return out('node/spark\n');
+      if (template?.includes('nvidia')) return out(`spark ${cluster.gpu?.allocatable ?? ''}\n`);
       return out(`spark ${cluster.nodeReady ? 'True' : 'False'}\n`);
     }
     if (verb === 'wait') return exit(cluster.nodeReady ? 0 : 1, cluster.nodeReady ? '' : 'timed out');
@@ -219,6 +220,9 @@ const standins = {
       cluster.kedaHelmChart = false;
       save();
       return out('helmchart.helm.cattle.io "keda" deleted\n');
+    }
+    if (verb === 'get' && kind === 'helmchart' && name === 'nvidia-device-plugin') {
+      return out(cluster.gpu?.devicePlugin ? 'helmchart.helm.cattle.io/nvidia-device-plugin\n' : '');
     }
     if (verb === 'get' && kind === 'helmchart' && name === 'keda') {
       return out(cluster.kedaHelmChart ? 'helmchart.helm.cattle.io/keda\n' : '');
