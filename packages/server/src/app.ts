@@ -2,23 +2,29 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import type { ServerConfig } from '@raibid/common';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  LogController,
+  type RawServerDefault,
+} from 'fastify';
 import {
   jsonSchemaTransform,
   jsonSchemaTransformObject,
-  serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { trackConnections } from './connections.js';
 import type { ServerDeps } from './deps.js';
 import { ApiError, frameworkErrorHandler, installErrorHandling } from './errors.js';
+import { lazyRequestLogger } from './request-logger.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { type LogRoutesOptions, logRoutes } from './routes/logs.js';
 import { queueRoutes } from './routes/queue.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { responseSerializerCompiler } from './serializer.js';
 import { uiPlugin } from './ui/plugin.js';
 
 /** What every plugin of the app (API routes, the web UI) reaches through `app.raibid`. */
@@ -52,6 +58,12 @@ export interface BuildServerOptions {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /**
+ * Routes of probes and scrapes: Kubernetes asks every few seconds, so a log line each is
+ * noise (and, at load, the larger part of a request's cost). Failures on them are logged.
+ */
+const UNLOGGED_ROUTES = new Set(['/health', '/ready', '/metrics']);
+
+/**
  * Builds the HTTP app (API, webhooks, docs; the web UI registers itself as a plugin).
  * Nothing listens yet: tests call `app.inject()` or `app.listen()`; main.ts listens on HOST:PORT.
  * Closing the app ends open log streams; the deps are the caller's to close.
@@ -65,6 +77,9 @@ export function buildServer(
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
     frameworkErrors: frameworkErrorHandler,
+    // One line per request, written in onResponse below, instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger,
     // fastify's own 503 while closing has a body of its own shape; ours is below.
     return503OnClosing: false,
     // A caller's X-Request-Id is kept when it is safe to log; otherwise a fresh one.
@@ -79,37 +94,46 @@ export function buildServer(
   // text to the schema as a string ("expected object") instead of a 415 that says why.
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  app.setSerializerCompiler(responseSerializerCompiler);
   app.decorate('raibid', { config, deps });
   installErrorHandling(app);
-
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    // A log stream's duration is how long someone watched, not how fast we answered.
-    if (String(reply.getHeader('content-type') ?? '').startsWith('text/event-stream')) return;
-    deps.metrics.httpDuration.observe(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status_code: String(reply.statusCode),
-      },
-      reply.elapsedTime / 1000,
-    );
-  });
 
   // On close: in-flight requests finish; connections without one are dropped, now and
   // as their last response ends, so close() never waits for an idle client.
   const connections = trackConnections(app.server);
   let idleSweep: NodeJS.Timeout | null = null;
   let closing = false;
-  // A request that still arrives (pipelined, or on a busy keep-alive connection) is refused.
-  app.addHook('onRequest', async (_request, reply) => {
-    if (!closing) return;
+
+  // The hooks on every request take `done` rather than being async: no promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    if (!closing) return done();
+    // A request that still arrives (pipelined, or on a busy keep-alive connection) is refused.
     reply.header('connection', 'close');
-    throw new ApiError(503, 'shutting_down', 'the server is shutting down; retry the request shortly');
+    done(new ApiError(503, 'shutting_down', 'the server is shutting down; retry the request shortly'));
   });
+  app.addHook('onResponse', (request, reply, done) => {
+    const seconds = reply.elapsedTime / 1000;
+    const route = request.routeOptions.url;
+    const status = reply.statusCode;
+    // Writes and failures at info (the error handler logs the error itself); reads at debug;
+    // probes not at all unless they fail.
+    const read = request.method === 'GET' || request.method === 'HEAD';
+    const level = read && status < 500 ? 'debug' : 'info';
+    if (status >= 500 || !UNLOGGED_ROUTES.has(route ?? '')) {
+      request.log[level](
+        { method: request.method, url: request.url, statusCode: status, ms: Math.round(reply.elapsedTime) },
+        'request completed',
+      );
+    }
+    // A log stream's duration is how long someone watched, not how fast we answered.
+    const type = reply.getHeader('content-type');
+    if (typeof type !== 'string' || !type.startsWith('text/event-stream')) {
+      deps.metrics.observeHttp(request.method, route ?? 'unmatched', status, seconds);
+    }
+    done();
+  });
+
   app.addHook('preClose', async () => {
     closing = true;
     connections.dropIdle();

@@ -1,35 +1,26 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 
+/** Node sets this on a socket while one of its responses is being written, and clears it after. */
+type HttpSocket = Socket & { _httpMessage?: unknown };
+
 /**
- * Knows which connections are in the middle of a request. On shutdown every other
- * connection can go at once: Node's closeIdleConnections() skips a connection that was
- * opened but has not sent a request yet, and runs only once, so a keep-alive connection
- * whose response ends afterwards (a log stream ended on shutdown) would hold
- * server.close() until its keep-alive timeout.
+ * Knows the open connections. On shutdown every connection not in the middle of a request
+ * can go at once: Node's closeIdleConnections() skips a connection that was opened but has
+ * not sent a request yet, and runs only once, so a keep-alive connection whose response ends
+ * afterwards (a log stream ended on shutdown) would hold server.close() until its keep-alive
+ * timeout. A connection is busy while Node has a response on it (`_httpMessage`, as
+ * http-terminator reads it): nothing is tracked per request.
  */
 export function trackConnections(server: Server): { dropIdle(): void } {
-  const sockets = new Set<Socket>();
-  const busy = new Map<Socket, number>();
-  server.on('connection', (socket: Socket) => {
+  const sockets = new Set<HttpSocket>();
+  server.on('connection', (socket: HttpSocket) => {
     sockets.add(socket);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      busy.delete(socket);
-    });
-  });
-  server.on('request', (request, response) => {
-    const socket = request.socket;
-    busy.set(socket, (busy.get(socket) ?? 0) + 1);
-    response.once('close', () => {
-      const left = (busy.get(socket) ?? 1) - 1;
-      if (left > 0) busy.set(socket, left);
-      else busy.delete(socket);
-    });
+    socket.once('close', () => sockets.delete(socket));
   });
   return {
     dropIdle() {
-      for (const socket of sockets) if (!busy.has(socket)) socket.destroy();
+      for (const socket of sockets) if (!socket._httpMessage) socket.destroy();
     },
   };
 }

@@ -10,10 +10,12 @@ import {
 } from '@raibid/common';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { HttpDurationHistogram } from './http-metrics.js';
 
 export interface ServerMetrics {
   registry: Registry;
-  httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  /** Counts one answered HTTP request (the app's onResponse hook). */
+  observeHttp(method: string, route: string, statusCode: number, seconds: number): void;
   /** Counts a job write read from `raibid:events` (transitions and durations). */
   observeJobEvent(event: JobEvent): void;
 }
@@ -76,17 +78,15 @@ export function createMetrics({ queue, store, logger }: MetricsSources): ServerM
     registers: [registry],
   });
 
-  const httpDuration = new Histogram({
-    name: 'raibid_http_request_duration_seconds',
-    help: 'HTTP API request duration (log streams are not counted), by method, route and status code',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  const httpDuration = new HttpDurationHistogram(
+    registry,
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  );
 
   return {
     registry,
-    httpDuration,
+    observeHttp: (method, route, statusCode, seconds) =>
+      httpDuration.observe(method, route, statusCode, seconds),
     observeJobEvent(event) {
       if (!isTransition(event)) return;
       const { job } = event;
