@@ -21,7 +21,7 @@ async function createJob(target: Target, token: string): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${target.port}/api/v1/jobs`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ repo: 'bench/logs' }),
+    body: JSON.stringify({ repo: 'http://127.0.0.1:9/bench/logs.git' }),
   });
   if (response.status !== 201) throw new Error(`${target.name}: POST /api/v1/jobs gave ${response.status}`);
   return ((await response.json()) as { id: string }).id;

@@ -43,7 +43,6 @@ async function server(name: string, root: string): Promise<Target> {
   const target = await startTarget(name, path.join(root, 'packages/server/src/main.ts'), root, {
     REDIS_URL: redis.url,
     RAIBID_API_TOKEN: token,
-    GITEA_URL: 'http://127.0.0.1:9',
     METRICS_PORT: String(await freePort()),
     LOG_LEVEL: 'info',
   });
@@ -82,7 +81,8 @@ try {
       path: '/api/v1/jobs',
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ repo: 'bench/app', ref: 'main', env: { CI: 'true' } }),
+      // A plain clone URL: the server routes it without asking Gitea for its pipeline file.
+      body: JSON.stringify({ repo: 'http://127.0.0.1:9/bench/app.git', ref: 'main', env: { CI: 'true' } }),
       connections: 16,
       seconds,
       slices,
