@@ -93,6 +93,10 @@ describe('raibid dev start-up errors', () => {
       code: 2,
       stderr: 'raibid: --max-agents must be a non-negative integer, got -1\n',
     });
+    expect(await runCli(['dev', '--max-gpu-agents', '1.5'])).toMatchObject({
+      code: 2,
+      stderr: 'raibid: --max-gpu-agents must be a non-negative integer, got 1.5\n',
+    });
     expect(await runCli(['dev', '--polling-interval', 'soon'])).toMatchObject({
       code: 2,
       stderr: 'raibid: --polling-interval "soon" is not a duration such as 5s or 500ms\n',

@@ -21,7 +21,15 @@ const jobPageSchema = z.object({ jobs: z.array(apiJobSchema), nextCursor: z.stri
 export type JobPage = z.infer<typeof jobPageSchema>;
 
 const count = z.number().int().nonnegative();
-const queueSchema = z.object({ lag: count, pending: count, running: count, agents: count });
+const poolQueueSchema = z.object({ lag: count, pending: count, unavailable: z.string().nullable() });
+/** `GET /api/v1/queue`; `pools` (per pool, since the GPU pool) is absent from older servers. */
+const queueSchema = z.object({
+  lag: count,
+  pending: count,
+  running: count,
+  agents: count,
+  pools: z.record(z.string(), poolQueueSchema).optional(),
+});
 export type QueueInfo = z.infer<typeof queueSchema>;
 
 /** `GET /api/v1/agents`: a bare list, or the list under `agents`. */

@@ -1,4 +1,4 @@
-import { AGENTS_GROUP, JOBS_STREAM } from '@raibid/common';
+import { AGENTS_GROUP, DEFAULT_POOL, jobsStream, type Pool } from '@raibid/common';
 import type { Redis } from 'ioredis';
 import type { ManagedProcess } from './processes.js';
 import { lagFromXinfoGroups, planScale, type ScaleDecision, type ScaledJobSpec } from './scaling.js';
@@ -18,6 +18,8 @@ export interface ScaledAgent {
 export interface LocalScalerOptions {
   redis: Redis;
   spec: ScaledJobSpec;
+  /** The pool whose stream this scaler watches (one ScaledJob per pool, as in the cluster); default cpu. */
+  pool?: Pool;
   /** Starts one one-job agent; `index` counts agents started by this scaler from 1. */
   startAgent(index: number): Promise<Omit<ScaledAgent, 'startedAt' | 'claimed'>>;
   log(line: string, level?: 'info' | 'warn' | 'error'): void;
@@ -39,7 +41,8 @@ function isMissingKey(error: unknown): boolean {
 
 /**
  * The local stand-in for KEDA's ScaledJob controller: on every polling interval it reads the
- * redis-streams metric (`lag` of `raibid-agents` on `raibid:jobs`), counts the agents it started that
+ * redis-streams metric (`lag` of `raibid-agents` on its pool's stream, `raibid:jobs` or
+ * `raibid:jobs:gpu`), counts the agents it started that
  * are still alive (running) and those of them that have not taken a job yet (pending), asks
  * `planScale` how many Jobs KEDA would create, and starts that many one-job agents. Exited agents are
  * reaped (forgotten, and their idle consumer removed from the group).
@@ -53,7 +56,11 @@ export class LocalScaler {
   private lastSituation = '';
   private readonly reaps = new Set<Promise<void>>();
 
-  constructor(private readonly options: LocalScalerOptions) {}
+  private readonly stream: string;
+
+  constructor(private readonly options: LocalScalerOptions) {
+    this.stream = jobsStream(options.pool ?? DEFAULT_POOL);
+  }
 
   /** Agents alive right now. */
   get alive(): readonly ScaledAgent[] {
@@ -80,19 +87,19 @@ export class LocalScaler {
     const { redis } = this.options;
     let reply: unknown;
     try {
-      reply = await redis.xinfo('GROUPS', JOBS_STREAM);
+      reply = await redis.xinfo('GROUPS', this.stream);
     } catch (error) {
       if (isMissingKey(error)) return 0;
       throw error;
     }
-    return lagFromXinfoGroups(reply, AGENTS_GROUP) ?? (await redis.xlen(JOBS_STREAM));
+    return lagFromXinfoGroups(reply, AGENTS_GROUP) ?? (await redis.xlen(this.stream));
   }
 
   /** Pending entries per consumer of the group (XINFO CONSUMERS). */
   private async consumerPending(): Promise<Map<string, number>> {
     let reply: unknown[];
     try {
-      reply = (await this.options.redis.xinfo('CONSUMERS', JOBS_STREAM, AGENTS_GROUP)) as unknown[];
+      reply = (await this.options.redis.xinfo('CONSUMERS', this.stream, AGENTS_GROUP)) as unknown[];
     } catch (error) {
       if (isMissingKey(error)) return new Map();
       throw error;
@@ -176,7 +183,7 @@ export class LocalScaler {
   private async forgetConsumer(consumer: string): Promise<void> {
     try {
       if (((await this.consumerPending()).get(consumer) ?? 1) === 0) {
-        await this.options.redis.xgroup('DELCONSUMER', JOBS_STREAM, AGENTS_GROUP, consumer);
+        await this.options.redis.xgroup('DELCONSUMER', this.stream, AGENTS_GROUP, consumer);
       }
     } catch (error) {
       if (!this.stopped) {

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import type { OutputStream } from '../cli/io.js';
 import { agentBaseEnv } from './agent-env.js';
 import { StackError } from './errors.js';
+import { detectGpus, NoGpuNotice } from './gpu.js';
 import { StackOutput } from './output.js';
 import { ManagedProcess } from './processes.js';
 import { redisReady, startStackRedis } from './redis.js';
@@ -25,6 +26,8 @@ export interface DevStackOptions {
   metricsPort: number;
   host: string;
   spec: ScaledJobSpec;
+  /** The GPU pool's ScaledJob (its own maxReplicaCount), used when nvidia-smi answers. */
+  gpuSpec: ScaledJobSpec;
   env: NodeJS.ProcessEnv;
   stdout: OutputStream;
   colors: StackOutput['colors'];
@@ -122,8 +125,10 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     redisProcess: ManagedProcess | null;
     server: ManagedProcess | null;
     scaler: LocalScaler | null;
+    gpuScaler: LocalScaler | null;
+    noGpu: { notice: NoGpuNotice; stop(): Promise<void> } | null;
     scalerRedis: Redis | null;
-  } = { redisProcess: null, server: null, scaler: null, scalerRedis: null };
+  } = { redisProcess: null, server: null, scaler: null, gpuScaler: null, noGpu: null, scalerRedis: null };
 
   let requestStop: (stop: Stop) => void = () => {};
   const stopRequested = new Promise<Stop>((resolve) => {
@@ -212,35 +217,88 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     const runId = randomBytes(3).toString('hex');
     parts.scalerRedis = createRedis(redisUrl);
     parts.scalerRedis.on('error', () => {}); // a lost connection shows up as a failed scaler check
+    /** Starts one one-job agent of a pool, as a Job of that pool's ScaledJob would. */
+    const agentStarter = (pool: 'cpu' | 'gpu') => async (index: number) => {
+      const prefix = pool === 'gpu' ? 'gpu-agent' : 'agent';
+      // Like a pod name: unique, so a consumer left in the group by an earlier run is never reused.
+      const consumer = `raibid-${pool === 'gpu' ? 'agent-gpu' : 'agent'}-${runId}-${index}`;
+      const child = await ManagedProcess.start({
+        name: `${prefix}-${index}`,
+        command: agentCommand.command,
+        args: pool === 'gpu' ? [...agentCommand.args, '--pool', 'gpu'] : agentCommand.args,
+        env: {
+          ...agentBaseEnv(options.env),
+          REDIS_URL: redisUrl,
+          HOSTNAME: consumer,
+          AGENT_IDLE_TIMEOUT: options.env.AGENT_IDLE_TIMEOUT || '30s',
+          RAIBID_CACHE_DIR: cacheDir,
+          RAIBID_WORK_DIR: workDir,
+        },
+        cwd: options.root,
+        output,
+        color: output.pickColor(),
+      });
+      children.push(child);
+      return { name: `${prefix}-${index}`, consumer, process: child };
+    };
     const scaler = new LocalScaler({
       redis: parts.scalerRedis,
       spec: options.spec,
       stopGraceMs: AGENT_STOP_MS,
       log: (line, level = 'info') => output.line('scaler', colorFor(level, line), c.magenta),
-      startAgent: async (index) => {
-        // Like a pod name: unique, so a consumer left in the group by an earlier run is never reused.
-        const consumer = `raibid-agent-${runId}-${index}`;
-        const child = await ManagedProcess.start({
-          name: `agent-${index}`,
-          ...agentCommand,
-          env: {
-            ...agentBaseEnv(options.env),
-            REDIS_URL: redisUrl,
-            HOSTNAME: consumer,
-            AGENT_IDLE_TIMEOUT: options.env.AGENT_IDLE_TIMEOUT || '30s',
-            RAIBID_CACHE_DIR: cacheDir,
-            RAIBID_WORK_DIR: workDir,
-          },
-          cwd: options.root,
-          output,
-          color: output.pickColor(),
-        });
-        children.push(child);
-        return { name: `agent-${index}`, consumer, process: child };
-      },
+      startAgent: agentStarter('cpu'),
     });
     parts.scaler = scaler;
     scaler.start();
+
+    // GPU jobs (runs-on: gpu) get their own scaler, like ScaledJob raibid-agent-gpu, when this
+    // machine has a GPU; else they wait, and say why.
+    const gpu = await detectGpus(agentBaseEnv(options.env));
+    let gpuLine: string;
+    if (gpu.gpus) {
+      const gpuScaler = new LocalScaler({
+        redis: parts.scalerRedis,
+        spec: options.gpuSpec,
+        pool: 'gpu',
+        stopGraceMs: AGENT_STOP_MS,
+        log: (line, level = 'info') => output.line('scaler-gpu', colorFor(level, line), c.magenta),
+        startAgent: agentStarter('gpu'),
+      });
+      parts.gpuScaler = gpuScaler;
+      gpuScaler.start();
+      gpuLine = `up to ${options.gpuSpec.maxReplicaCount} GPU agent${options.gpuSpec.maxReplicaCount === 1 ? '' : 's'} on ${gpu.gpus.join(', ')} (runs-on: gpu)`;
+    } else {
+      const notice = new NoGpuNotice(parts.scalerRedis, gpu.reason, 3 * options.spec.pollingIntervalMs);
+      const redisForNotice = parts.scalerRedis;
+      let running: Promise<unknown> = Promise.resolve();
+      const timer = setInterval(() => {
+        running = notice
+          .tick()
+          .then((told) => {
+            for (const jobId of told)
+              output.line('scaler-gpu', colorFor('warn', `job ${jobId} waits: ${notice.reason}`), c.magenta);
+          })
+          .catch((error: unknown) =>
+            output.line(
+              'scaler-gpu',
+              colorFor(
+                'warn',
+                `GPU notice failed: ${error instanceof Error ? error.message : String(error)}`,
+              ),
+              c.magenta,
+            ),
+          );
+      }, options.spec.pollingIntervalMs);
+      parts.noGpu = {
+        notice,
+        async stop() {
+          clearInterval(timer);
+          await running;
+          if (redisForNotice.status === 'ready') await notice.clear().catch(() => {});
+        },
+      };
+      gpuLine = `none: ${notice.reason}; runs-on: gpu jobs stay queued`;
+    }
 
     const { spec } = options;
     say(c.green(c.bold('raibid is ready')));
@@ -251,6 +309,7 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     say(
       `  agents   up to ${spec.maxReplicaCount}, one job each; the scaler polls every ${spec.pollingIntervalMs / 1000}s (KEDA ScaledJob, ${spec.strategy})`,
     );
+    say(`  GPU      ${gpuLine}`);
     say(
       `  auth     ${token ? 'RAIBID_API_TOKEN required for writes' : 'none (local stack: RAIBID_INSECURE_NO_AUTH=1)'}`,
     );
@@ -269,7 +328,7 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     exitCode = 1;
   } finally {
     stopping = true;
-    await parts.scaler?.stop();
+    await Promise.all([parts.scaler?.stop(), parts.gpuScaler?.stop(), parts.noGpu?.stop()]);
     parts.scalerRedis?.disconnect();
     for (const [child, graceMs] of [
       [parts.server, SERVER_STOP_MS],

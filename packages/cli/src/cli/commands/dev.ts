@@ -9,6 +9,7 @@ interface DevOptions {
   port?: string;
   metricsPort?: string;
   maxAgents?: string;
+  maxGpuAgents?: string;
   pollingInterval?: string;
   dataDir?: string;
 }
@@ -29,6 +30,10 @@ export function registerDev(program: Command, runtime: Runtime): void {
     .option('--port <port>', 'API and web UI port (default: $PORT or 8080)')
     .option('--metrics-port <port>', 'metrics port (default: $METRICS_PORT or 8081)')
     .option('--max-agents <n>', "most agents at once: the ScaledJob's maxReplicaCount (default 4)")
+    .option(
+      '--max-gpu-agents <n>',
+      "most GPU agents at once when nvidia-smi answers: raibid-agent-gpu's maxReplicaCount (default 1)",
+    )
     .option(
       '--polling-interval <duration>',
       "how often the scaler checks the queue: the ScaledJob's pollingInterval (default 5s)",
@@ -53,12 +58,17 @@ export function registerDev(program: Command, runtime: Runtime): void {
             `--polling-interval "${options.pollingInterval}" is not a duration such as 5s or 500ms`,
           );
       }
+      const maxGpuAgents = options.maxGpuAgents === undefined ? 1 : Number(options.maxGpuAgents);
       let spec: ReturnType<typeof resolveScaledJobSpec>;
+      let gpuSpec: ReturnType<typeof resolveScaledJobSpec>;
+      let flag = '--max-agents';
       try {
         spec = resolveScaledJobSpec({ maxReplicaCount: maxAgents, pollingIntervalMs });
+        flag = '--max-gpu-agents';
+        gpuSpec = resolveScaledJobSpec({ maxReplicaCount: maxGpuAgents, pollingIntervalMs });
       } catch (error) {
         throw usageError(
-          error instanceof Error ? error.message.replace('maxReplicaCount', '--max-agents') : String(error),
+          error instanceof Error ? error.message.replace('maxReplicaCount', flag) : String(error),
         );
       }
 
@@ -80,6 +90,7 @@ export function registerDev(program: Command, runtime: Runtime): void {
         // Without a token the API accepts anonymous writes: listen on this machine only, unless told otherwise.
         host: env.HOST || '127.0.0.1',
         spec,
+        gpuSpec,
         env,
         stdout,
         colors: colorsFor(stdout, env),

@@ -74,8 +74,8 @@ function stepColumns(ctx: CommandContext): Column<StepResult>[] {
   ];
 }
 
-/** `raibid show`: the fields of a job, one per line, then its steps. */
-function printJob(ctx: CommandContext, job: ApiJob): void {
+/** `raibid show`: the fields of a job, one per line, then its steps; `waiting` says why a queued job waits. */
+function printJob(ctx: CommandContext, job: ApiJob, waiting: string | null = null): void {
   const c = ctx.out;
   const rows: [string, string][] = [
     ['job', job.id],
@@ -83,11 +83,13 @@ function printJob(ctx: CommandContext, job: ApiJob): void {
     ['repo', `${repoName(job)}  ${c.dim(job.repo.cloneUrl)}`],
     ['ref', `${job.ref}${job.sha ? ` @ ${job.sha}` : ''}`],
     ['trigger', `${job.trigger}${job.retryOf ? ` (retry of ${job.retryOf})` : ''}`],
+    ['pool', job.pool],
     ['created', `${job.createdAt}  ${c.dim(ago(job.createdAt))}`],
   ];
   if (job.startedAt) rows.push(['started', job.startedAt]);
   if (job.finishedAt) rows.push(['finished', `${job.finishedAt}  ${c.dim(`took ${jobDuration(job)}`)}`]);
   if (job.agent) rows.push(['agent', `${job.agent} (attempt ${job.attempts})`]);
+  if (waiting) rows.push(['waiting', c.yellow(waiting)]);
   if (job.status !== 'succeeded' && job.status !== 'queued' && job.status !== 'running') {
     rows.push(['reason', failureReason(job)]);
   }
@@ -143,8 +145,16 @@ export function registerJobs(program: Command, runtime: Runtime): void {
     .action(
       runtime.action(async (ctx, id: string) => {
         const job = await ctx.client.get(id);
-        if (ctx.json) printJson(ctx, job);
-        else printJob(ctx, job);
+        if (ctx.json) {
+          printJson(ctx, job);
+          return EXIT.ok;
+        }
+        // A queued job whose pool has no agents here (no GPU) says so instead of waiting silently.
+        const waiting =
+          job.status === 'queued'
+            ? ((await ctx.client.queue()).pools?.[job.pool]?.unavailable ?? null)
+            : null;
+        printJob(ctx, job, waiting);
         return EXIT.ok;
       }),
     );

@@ -15,7 +15,7 @@ const QUEUE_FIELDS = [
 export function registerStatus(program: Command, runtime: Runtime): void {
   program
     .command('queue')
-    .description('queue depth and agents: lag, pending, running, agents')
+    .description('queue depth and agents: lag, pending, running, agents; per pool (cpu, gpu)')
     .action(
       runtime.action(async (ctx) => {
         const queue = await ctx.client.queue();
@@ -30,6 +30,15 @@ export function registerStatus(program: Command, runtime: Runtime): void {
             `${ctx.out.bold(key.padEnd(8))}${numbers[i]!.padStart(numberWidth)}  ${ctx.out.dim(meaning)}`,
           );
         });
+        // lag and pending above are the cpu pool's; each other pool gets a line, with why it waits.
+        for (const [pool, stats] of Object.entries(queue.pools ?? {})) {
+          if (pool === 'cpu') continue;
+          ctx.print(
+            `${ctx.out.bold(pool.padEnd(8))}lag ${stats.lag}, pending ${stats.pending}  ${ctx.out.dim(`the ${pool} pool (runs-on: ${pool})`)}`,
+          );
+          if (stats.unavailable)
+            ctx.print(`${' '.repeat(8)}${ctx.out.yellow(`waiting: ${stats.unavailable}`)}`);
+        }
         return EXIT.ok;
       }),
     );

@@ -71,6 +71,7 @@ function renderJob(next) {
     ...fact('Ref', el('span', { class: 'mono' }, job.ref)),
     ...fact('Commit', el('span', { class: 'mono', title: job.sha ?? 'not resolved yet' }, shortSha(job.sha))),
     ...fact('Trigger', job.trigger),
+    ...fact('Pool', job.pool ?? 'cpu'),
     ...fact('Attempt', String(job.attempts)),
     ...fact('Agent', job.agent ?? '—'),
     ...fact('Created', timeFact(job.createdAt)),

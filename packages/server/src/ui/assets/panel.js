@@ -32,11 +32,28 @@ export async function refreshPanel() {
 /** @param {Record<string, unknown>} queue */
 function renderQueue(queue) {
   const list = /** @type {HTMLElement} */ (document.getElementById('queue-stats'));
+  // The fields above are the CPU pool's; the GPU pool gets its own line, and why it waits if no agent can start.
+  const gpu = /** @type {{ lag: number, unavailable: string | null } | undefined} */ (
+    /** @type {any} */ (queue).pools?.gpu
+  );
   list.replaceChildren(
     ...QUEUE_FIELDS.flatMap(([key, label]) => {
       const value = queue[/** @type {string} */ (key)];
       return [el('dt', {}, label), el('dd', { 'data-stat': key }, typeof value === 'number' ? value : '—')];
     }),
+    ...(gpu
+      ? [
+          el('dt', {}, 'GPU jobs waiting'),
+          el(
+            'dd',
+            { 'data-stat': 'gpu-lag' },
+            String(gpu.lag),
+            gpu.unavailable
+              ? el('span', { class: 'muted', 'data-stat': 'gpu-unavailable' }, ` — ${gpu.unavailable}`)
+              : null,
+          ),
+        ]
+      : []),
   );
 }
 
