@@ -266,6 +266,21 @@ describe('SSE follow', () => {
     expect(events.at(-1)?.event).toBe('end');
   });
 
+  it('a client that keeps up gets a flood from the feed alone: no line is read from Redis again', async () => {
+    const claimed = await runningJob();
+    const sse = await follow(claimed.job.id);
+    await waitFor('initial status', () => sse.events.length >= 1);
+    const xrangeCalls = async () =>
+      Number(/cmdstat_xrange:calls=(\d+)/.exec(await server.deps.redis.info('commandstats'))?.[1] ?? 0);
+    const before = await xrangeCalls();
+    // 20,000 lines in the agent's largest batches, as fast as Redis takes them.
+    for (let n = 1; n <= 20_000; n += 500) await server.deps.logs.append(claimed.job.id, lines(n, 500, 40));
+    await waitFor('every line', () => logsOf(sse.events).length === 20_000);
+    expect(await xrangeCalls()).toBe(before);
+    expect(logsOf(sse.events).map((l) => l.seq)).toEqual(Array.from({ length: 20_000 }, (_, i) => i + 1));
+    sse.abort();
+  });
+
   it('holds at most about one batch for a client that never reads (Redis is the buffer)', async () => {
     const claimed = await runningJob();
     const jobId = claimed.job.id;

@@ -31,6 +31,8 @@ export interface LogFollowerOptions {
   lingerMs?: number;
   /** Lines read from Redis per catch-up round. */
   pageSize?: number;
+  /** Most characters of live lines held for a client that is behind; past it, Redis is read instead. */
+  maxBufferedChars?: number;
 }
 
 /** The `data` of the SSE `end` event. */
@@ -46,11 +48,13 @@ export function formatSseEvent(event: string, data: unknown, id?: number): strin
 /**
  * One SSE client following one job's log, as a byte stream fastify pipes to the socket.
  *
- * Redis is the buffer: this never holds more than one batch. Live lines come from the
- * shared LiveFeed; whenever something is missing (the client resumed from an old id,
- * the feed's batch starts past what was sent, the client was too slow and the socket
- * buffer filled) the follower reads the gap from the log stream itself and continues
- * from the last seq it sent. So nothing is lost and nothing is sent twice.
+ * Live lines come from the shared LiveFeed, already parsed. While the socket is full, or
+ * a read from Redis is under way, the feed's batches wait here, up to `maxBufferedChars`;
+ * a client further behind than that is served from Redis, which is the buffer. Whenever
+ * something is missing (the client resumed from an old id, a batch starts past what was
+ * sent, batches were let go) the follower reads the gap from the log stream itself and
+ * continues from the last seq it sent. So nothing is lost, nothing is sent twice, and a
+ * client that keeps up never has a line read from Redis a second time.
  */
 export class LogFollower extends Readable implements JobWatcher {
   private readonly options: Required<Omit<LogFollowerOptions, 'job'>>;
@@ -63,6 +67,16 @@ export class LogFollower extends Readable implements JobWatcher {
   private phase: 'live' | 'lingering' | 'ending' = 'live';
   private catchingUp = false;
   private catchUpAgain = false;
+  /**
+   * Redis must be read until it runs out before the waiting statuses are sent: the feed
+   * may hand over a transition before the last lines written ahead of it.
+   */
+  private readToEnd = false;
+  /** Lines the feed handed over that were not sent yet, in seq order (the first may leave a gap). */
+  private live: LogEvent[] = [];
+  private liveChars = 0;
+  /** Lines after sentSeq are in Redis only (a read cut short, or held lines let go). */
+  private unread = false;
   /** The socket buffer is full: stop sending until it drains (`_read`). */
   private paused = false;
   private finished = false;
@@ -72,7 +86,13 @@ export class LogFollower extends Readable implements JobWatcher {
 
   constructor(options: LogFollowerOptions) {
     super({ highWaterMark: 64 * 1024 });
-    this.options = { keepAliveMs: 15_000, lingerMs: 300, pageSize: 500, ...options };
+    this.options = {
+      keepAliveMs: 15_000,
+      lingerMs: 300,
+      pageSize: 500,
+      maxBufferedChars: 1024 * 1024,
+      ...options,
+    };
     this.sentSeq = options.afterSeq;
     this.lastStatus = options.job.status;
     // Start with the client's reconnect delay and the job's current state.
@@ -89,7 +109,7 @@ export class LogFollower extends Readable implements JobWatcher {
       if (!this.paused && !this.finished) this.push(': keep-alive\n\n');
     }, this.options.keepAliveMs);
     this.keepAlive.unref();
-    void this.catchUp();
+    void this.catchUp(true);
   }
 
   /** Ends the stream cleanly (server shutdown): the client reconnects with its Last-Event-ID. */
@@ -99,19 +119,36 @@ export class LogFollower extends Readable implements JobWatcher {
 
   onLog(events: LogEvent[]): void {
     if (this.finished) return;
-    if (this.catchingUp) {
-      this.catchUpAgain = true;
-      return;
-    }
-    if (this.paused) return; // read from Redis once the client drains
-    if (events[0]!.seq > this.sentSeq + 1) {
-      void this.catchUp();
-      return;
-    }
+    const last = this.live[this.live.length - 1]?.seq ?? this.sentSeq;
     for (const event of events) {
-      if (event.seq <= this.sentSeq) continue;
-      if (!this.sendLog(event)) return;
+      if (event.seq <= last) continue;
+      this.live.push(event);
+      this.liveChars += event.line.length;
+      this.unread = false; // what is missing before the held lines is a gap, read when reached
     }
+    if (this.liveChars > this.options.maxBufferedChars) {
+      // Too far behind to hold: let the lines go, and read them from Redis when the client drains.
+      this.live = [];
+      this.liveChars = 0;
+      this.unread = true;
+    }
+    if (!this.catchingUp && !this.paused) this.sendLive();
+  }
+
+  /** Sends held lines while they follow on from what was sent; reads Redis for what is missing. */
+  private sendLive(): void {
+    while (!this.paused && !this.finished) {
+      const event = this.live[0];
+      if (event === undefined) break;
+      if (event.seq > this.sentSeq + 1) {
+        void this.catchUp(false);
+        return;
+      }
+      this.live.shift();
+      this.liveChars -= event.line.length;
+      if (event.seq > this.sentSeq) this.sendLog(event);
+    }
+    if (!this.paused && (this.unread || this.readToEnd)) void this.catchUp(false);
   }
 
   onEvent(event: JobEvent): void {
@@ -120,7 +157,7 @@ export class LogFollower extends Readable implements JobWatcher {
     if (event.job.status === queued) return;
     this.pendingStatuses.push(event.job);
     // Send every line written before this transition first.
-    void this.catchUp();
+    void this.catchUp(true);
   }
 
   private finalPending(): boolean {
@@ -141,13 +178,14 @@ export class LogFollower extends Readable implements JobWatcher {
     }
     if (!job || !isFinalStatus(job.status) || this.phase !== 'live' || this.finalPending()) return;
     this.pendingStatuses.push(job);
-    void this.catchUp();
+    void this.catchUp(true);
   }
 
   override _read(): void {
     if (!this.paused) return;
     this.paused = false;
-    void this.catchUp();
+    if (this.catchingUp) this.catchUpAgain = true;
+    else this.sendLive();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -163,9 +201,13 @@ export class LogFollower extends Readable implements JobWatcher {
     return fits;
   }
 
-  /** Reads from Redis until it has sent everything written so far, then the waiting statuses. */
-  private async catchUp(): Promise<void> {
+  /**
+   * Reads the lines after sentSeq from Redis: until it runs out when `toEnd` (then the waiting
+   * statuses follow), else only until the held live lines follow on.
+   */
+  private async catchUp(toEnd: boolean): Promise<void> {
     if (this.finished) return;
+    if (toEnd) this.readToEnd = true;
     if (this.catchingUp) {
       this.catchUpAgain = true;
       return;
@@ -174,13 +216,37 @@ export class LogFollower extends Readable implements JobWatcher {
     try {
       for (;;) {
         this.catchUpAgain = false;
-        const page = await this.options.logs.read(this.options.jobId, this.sentSeq, this.options.pageSize);
+        if (this.paused) return; // resumed by _read
+        const next = this.live[0]?.seq;
+        if (!this.readToEnd && (next === undefined ? !this.unread : next <= this.sentSeq + 1)) break;
+        const gap = next === undefined || this.readToEnd ? Number.POSITIVE_INFINITY : next - this.sentSeq - 1;
+        const wanted = Math.min(gap, this.options.pageSize);
+        const before = this.sentSeq;
+        const page = await this.options.logs.read(this.options.jobId, this.sentSeq, wanted);
         if (this.finished) return;
+        let cut = false;
         for (const event of page) {
           if (event.seq <= this.sentSeq) continue;
-          if (!this.sendLog(event)) return; // resumed by _read
+          if (!this.sendLog(event)) {
+            cut = true;
+            break;
+          }
         }
-        if (page.length < this.options.pageSize && !this.catchUpAgain) break;
+        if (cut) {
+          this.unread = true;
+          continue; // paused now: the loop returns, _read resumes
+        }
+        if (page.length < wanted) {
+          // Redis has nothing more right now (or only unreadable entries up to the held lines).
+          this.unread = false;
+          if (next !== undefined && this.sentSeq === before && gap !== Number.POSITIVE_INFINITY) {
+            this.sentSeq = next - 1; // seqs missing from Redis: do not ask again
+          }
+          if (this.readToEnd && !this.catchUpAgain) {
+            this.readToEnd = false;
+            break;
+          }
+        }
       }
     } catch (error) {
       this.options.logger.error({ err: error, jobId: this.options.jobId }, 'log follow: read failed');
@@ -189,7 +255,8 @@ export class LogFollower extends Readable implements JobWatcher {
     } finally {
       this.catchingUp = false;
     }
-    this.flushStatuses();
+    if (!this.readToEnd) this.flushStatuses();
+    this.sendLive();
   }
 
   private flushStatuses(): void {
@@ -202,7 +269,7 @@ export class LogFollower extends Readable implements JobWatcher {
         this.phase = 'lingering';
         this.linger = setTimeout(() => {
           this.phase = 'ending';
-          void this.catchUp();
+          void this.catchUp(true);
         }, this.options.lingerMs);
       }
     }
