@@ -124,7 +124,14 @@ async function readFromGitea(
   }
   if (response.status === 404) {
     await response.body?.cancel();
-    return { kind: 'absent' };
+    // Gitea answers 404 for a repository it does not show (private, no or a weak token) as
+    // for a missing file: only a visible repository makes it "no pipeline file".
+    return (await giteaShowsRepo(gitea, token, owner, name))
+      ? { kind: 'absent' }
+      : {
+          kind: 'unreadable',
+          reason: `Gitea does not show ${owner}/${name} (private, and GITEA_TOKEN cannot read it?)`,
+        };
   }
   if (!response.ok) {
     await response.body?.cancel();
@@ -136,6 +143,29 @@ async function readFromGitea(
     return { kind: 'unreadable', reason: `${PIPELINE_FILE} is larger than ${MAX_PIPELINE_BYTES / 1024} KiB` };
   }
   return { kind: 'found', text };
+}
+
+/** `GET /api/v1/repos/{owner}/{repo}` answers 200. */
+async function giteaShowsRepo(
+  gitea: string,
+  token: string | undefined,
+  owner: string,
+  name: string,
+): Promise<boolean> {
+  try {
+    const response = await fetch(
+      `${gitea}/api/v1/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`,
+      {
+        headers: token ? { authorization: `token ${token}` } : {},
+        signal: AbortSignal.timeout(READ_TIMEOUT_MS),
+        redirect: 'error',
+      },
+    );
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
 }
 
 /** `git cat-file` in a local repository (the local stack); a missing file is `absent`. */
