@@ -10,11 +10,13 @@ export interface HttpLoad {
   connections: number;
   seconds: number;
   slices: number;
+  /** Processes whose CPU counts too (redis-server, for requests that write to it). */
+  alsoCpuOf?: number[];
 }
 
 /**
  * autocannon on loopback against each target in turn, slice by slice. CPU is the target
- * process's own (autocannon's is not counted). Returns the totals per target name.
+ * process's own (autocannon's is not counted), plus `alsoCpuOf`'s. Returns the totals per target name.
  */
 export async function loadTargets(targets: readonly Target[], load: HttpLoad): Promise<Map<string, Totals>> {
   const run = (target: Target, seconds: number) =>
@@ -33,9 +35,11 @@ export async function loadTargets(targets: readonly Target[], load: HttpLoad): P
   await alternate([...byName.keys()], load.slices, async (name) => {
     const target = byName.get(name)!;
     const totals = results.get(name)!;
-    const cpuBefore = processCpuMicros(target.pid);
+    const pids = [target.pid, ...(load.alsoCpuOf ?? [])];
+    const cpuOf = () => pids.reduce((sum, pid) => sum + processCpuMicros(pid), 0);
+    const cpuBefore = cpuOf();
     const result = await run(target, load.seconds);
-    const cpu = processCpuMicros(target.pid) - cpuBefore;
+    const cpu = cpuOf() - cpuBefore;
     if (result.errors + result.timeouts + result.non2xx > 0 || result.requests.total === 0) {
       throw new Error(
         `${name} ${load.method ?? 'GET'} ${load.path}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx of ${result.requests.total}`,

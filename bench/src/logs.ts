@@ -27,17 +27,22 @@ async function createJob(target: Target, token: string): Promise<string> {
   return ((await response.json()) as { id: string }).id;
 }
 
+const xrangeCalls = async (redis: Redis): Promise<number> =>
+  Number(/cmdstat_xrange:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+
 /**
  * The log path in a flood: the writer appends `floodLines` lines in the agent's largest
  * batches (500) as fast as Redis takes them while one SSE client follows the job.
  * Throughput is lines the follower received per second, from the first append to the
  * last line's arrival; the writer's own rate is its own row. CPU is the server's.
+ * `rereads` counts the server's XRANGE calls during the floods (lines read a second time).
  */
 export async function logFlood(
   targets: readonly Target[],
   redis: Redis,
   load: LogLoad,
-): Promise<Map<string, Totals>> {
+): Promise<{ results: Map<string, Totals>; rereads: Map<string, number> }> {
+  const rereads = new Map<string, number>(targets.map((target) => [target.name, 0]));
   const logs = new LogStore(redis, { capBytes: 1024 * 1024 * 1024 });
   const results = new Map<string, Totals>(targets.map((target) => [target.name, emptyTotals()]));
   const writer = emptyTotals();
@@ -48,6 +53,7 @@ export async function logFlood(
     const follow = await followLog(target.port, jobId);
     await new Promise((resolve) => setTimeout(resolve, 200)); // the feed starts reading this job
     const cpuBefore = processCpuMicros(target.pid);
+    const xrangeBefore = await xrangeCalls(redis);
     const started = now();
     const batch = Array.from({ length: 500 }, (_, i) => ({
       stream: 'stdout' as const,
@@ -61,6 +67,7 @@ export async function logFlood(
     await follow.until(load.floodLines);
     const received = now();
     follow.close();
+    rereads.set(name, rereads.get(name)! + (await xrangeCalls(redis)) - xrangeBefore);
     const totals = results.get(name)!;
     totals.ops += load.floodLines;
     totals.seconds += (received - started) / 1000;
@@ -70,7 +77,7 @@ export async function logFlood(
   });
   writer.cpuMicros = Number.NaN;
   results.set('writer (LogStore.append)', writer);
-  return results;
+  return { results, rereads };
 }
 
 /**

@@ -35,6 +35,7 @@ const seconds = Number(values.seconds);
 const token = 'bench-token';
 
 const rows: Row[] = [];
+const notes: string[] = [];
 const redis = await startRedis();
 const stops: (() => Promise<void>)[] = [() => redis.stop()];
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
@@ -86,23 +87,20 @@ try {
       connections: 16,
       seconds,
       slices,
+      alsoCpuOf: [redis.pid()],
     });
-    rows.push(...compare('POST /api/v1/jobs', 'req', 'server', results, before!.name));
+    rows.push(...compare('POST /api/v1/jobs', 'req', 'server+redis', results, before!.name));
   }
 
   if (selected.has('logs')) {
     const client = redis.client();
     const load = { floodLines: 100_000, steadyRate: 2_000, steadySeconds: seconds, slices, token };
     progress('log flood');
-    rows.push(
-      ...compare(
-        'SSE follower, flood',
-        'line',
-        'server',
-        await logFlood([ours!, before!], client, load),
-        before!.name,
-      ),
-    );
+    const flood = await logFlood([ours!, before!], client, load);
+    rows.push(...compare('SSE follower, flood', 'line', 'server', flood.results, before!.name));
+    for (const [name, calls] of flood.rereads) {
+      notes.push(`SSE follower, flood: ${name} read from Redis again with XRANGE ${calls} times`);
+    }
     progress('log latency at 2k lines/s');
     rows.push(
       ...compare(
@@ -150,3 +148,4 @@ console.log(
     `${slices} slices × ${seconds} s per target, alternated; p50/p99 are medians over slices\n`,
 );
 console.log(renderTable(rows));
+if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
