@@ -1,9 +1,14 @@
 // Routing before queueing, against a real Gitea (the pinned binary, sqlite, on 127.0.0.1): the
 // server reads .raibid.yml at the commit through Gitea's raw-file API with its token, and routes
 // on runs-on; a private repository it cannot see, a missing file and a broken file each end where
-// docs/gpu.md says.
+// docs/gpu.md says; a signed push webhook for the commit queues the job in raibid:jobs:gpu.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GPU_JOBS_STREAM, JOBS_STREAM } from '../../packages/common/src/keys.js';
+import { startRedis } from '../../packages/common/test/support/index.js';
+import { giteaSignature } from '../../packages/server/src/gitea/webhook.js';
 import { type Route, routeJob } from '../../packages/server/src/pool-routing.js';
+import { startTestServer, WEBHOOK_SECRET } from '../../packages/server/test/support/server.js';
 import { startGitea, type TestGitea } from './support/gitea.js';
 import { needTools } from './support/tools.js';
 
@@ -124,6 +129,59 @@ describe.skipIf(tools.skip)('routing on runs-on through a real Gitea', () => {
       kind: 'conflict',
       message: 'pool "gpu" was asked for, but no .raibid.yml at main; leave out pool or change the file',
     });
+  });
+
+  it('a push webhook for a runs-on: gpu commit queues the job in raibid:jobs:gpu; a broken one ends error', async () => {
+    const redis = await startRedis();
+    const server = await startTestServer(redis, { env: { GITEA_URL: gitea.url, GITEA_TOKEN: token } });
+    try {
+      // Gitea's push payload (the server tests' fixture), for raibid/<name> at its commit.
+      const push = (name: string, delivery: string) => {
+        const payload = JSON.parse(
+          readFileSync(
+            new URL('../../packages/server/test/fixtures/gitea/push-branch.json', import.meta.url),
+            'utf8',
+          ),
+        );
+        payload.after = shas[name];
+        payload.repository = {
+          ...payload.repository,
+          name,
+          full_name: `raibid/${name}`,
+          owner: { ...payload.repository.owner, login: 'raibid' },
+          clone_url: `${gitea.url}/raibid/${name}.git`,
+        };
+        const body = Buffer.from(JSON.stringify(payload));
+        return server.app.inject({
+          method: 'POST',
+          url: '/webhooks/gitea',
+          headers: {
+            'content-type': 'application/json',
+            'x-gitea-event': 'push',
+            'x-gitea-delivery': delivery,
+            'x-gitea-signature': giteaSignature(WEBHOOK_SECRET, body),
+          },
+          payload: body,
+        });
+      };
+      const gpu = await push('cuda', '7b1a6a52-0000-4000-8000-000000000001');
+      expect(gpu.statusCode, gpu.body).toBe(202);
+      const job = await server.deps.store.get(gpu.json().jobId);
+      expect(job).toMatchObject({ status: 'queued', pool: 'gpu', sha: shas.cuda, trigger: 'push' });
+      expect(await server.deps.redis.xlen(GPU_JOBS_STREAM)).toBe(1);
+      expect(await server.deps.redis.xlen(JOBS_STREAM)).toBe(0);
+
+      const broken = await push('broken', '7b1a6a52-0000-4000-8000-000000000002');
+      expect(broken.statusCode).toBe(202);
+      expect(await server.deps.store.get(broken.json().jobId)).toMatchObject({
+        status: 'error',
+        error: 'invalid pipeline file: .raibid.yml:2: runs-on: must be "cpu" or "gpu"',
+      });
+      expect(await server.deps.redis.xlen(JOBS_STREAM)).toBe(0);
+    } finally {
+      await server.close();
+      await redis.stop();
+    }
   });
 
   it('a broken file is refused with its line and field', async () => {
