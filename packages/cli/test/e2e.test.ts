@@ -125,10 +125,11 @@ beforeAll(async () => {
     createInterface({ input: stream }).on('line', (line) => lines.push(line));
   }
   await waitFor(
-    '"raibid is ready"',
+    // The banner's last line: its lines may arrive in more than one chunk.
+    'the ready banner',
     () => {
       if (dev.exitCode !== null) throw new Error(`pnpm dev exited:\n${lines.join('\n')}`);
-      return matching(/raibid is ready/).length > 0;
+      return matching(/try: pnpm raibid submit/).length > 0;
     },
     STARTUP_MS,
     50,

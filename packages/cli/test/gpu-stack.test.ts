@@ -52,10 +52,11 @@ async function startStack(dataDir: string, pathFirst: string | null): Promise<St
   }
   const matching = (pattern: RegExp) => lines.filter((line) => pattern.test(line));
   await waitFor(
-    '"raibid is ready"',
+    // The banner's last line: its lines may arrive in more than one chunk.
+    'the ready banner',
     () => {
       if (child.exitCode !== null) throw new Error(`raibid dev exited:\n${lines.join('\n')}`);
-      return matching(/raibid is ready/).length > 0;
+      return matching(/try: pnpm raibid submit/).length > 0;
     },
     STARTUP_MS,
     50,
