@@ -70,19 +70,7 @@ describe.skipIf(tools.skip)('routing on runs-on through a real Gitea', () => {
 
   beforeAll(async () => {
     gitea = await startGitea(tools.path.gitea!);
-    await gitea.admin([
-      'admin',
-      'user',
-      'create',
-      '--admin',
-      '--username',
-      'raibid',
-      '--password',
-      PASSWORD,
-      '--email',
-      'raibid@localhost',
-      '--must-change-password=false',
-    ]);
+    await gitea.createAdmin(PASSWORD);
     token = (await api('POST', '/users/raibid/tokens', { name: 'routing', scopes: ['read:repository'] }))
       .sha1;
     await repo('cuda', 'version: 1\nruns-on: gpu\nsteps:\n  - name: t\n    run: nvidia-smi\n', {

@@ -93,20 +93,7 @@ describe.skipIf(tools.skip)('raibid seed-gitea against a real Gitea', () => {
   });
 
   it('first run: creates the token, the repository with examples/hello, and an active webhook', async () => {
-    // What the gitea pod does when it starts (tanka/lib/raibid/gitea.libsonnet).
-    await gitea.admin([
-      'admin',
-      'user',
-      'create',
-      '--admin',
-      '--username',
-      'raibid',
-      '--password',
-      PASSWORD,
-      '--email',
-      'raibid@localhost',
-      '--must-change-password=false',
-    ]);
+    await gitea.createAdmin(PASSWORD);
     const result = await seed();
     expect(result.stderr).toContain(`Gitea 1.26.0 at ${gitea.url}`);
     expect(result.code).toBe(0);
@@ -321,19 +308,7 @@ describe.skipIf(withKube.skip)(
       expect((await api.request('POST', '/api/v1/namespaces', find(objects, 'Namespace', NS))).status).toBe(
         201,
       );
-      await gitea.admin([
-        'admin',
-        'user',
-        'create',
-        '--admin',
-        '--username',
-        'raibid',
-        '--password',
-        PASSWORD,
-        '--email',
-        'raibid@localhost',
-        '--must-change-password=false',
-      ]);
+      await gitea.createAdmin(PASSWORD);
       // The rendered Deployment, created after the first seed (which finds none to restart).
       deploymentObject = find(objects, 'Deployment', 'raibid-server');
     });

@@ -97,19 +97,7 @@ describe.skipIf(tools.skip)('raibid trigger-test-job against a real Gitea, serve
     tmp = await mkdtemp(path.join(os.tmpdir(), 'raibid-trigger-'));
     tokenFile = path.join(tmp, 'gitea-token');
     [gitea, redis] = await Promise.all([startGitea(tools.path.gitea!), startRedis()]);
-    await gitea.admin([
-      'admin',
-      'user',
-      'create',
-      '--admin',
-      '--username',
-      'raibid',
-      '--password',
-      PASSWORD,
-      '--email',
-      'raibid@localhost',
-      '--must-change-password=false',
-    ]);
+    await gitea.createAdmin(PASSWORD);
     const port = await freePort();
     apiUrl = `http://127.0.0.1:${port}`;
     // The token seed-gitea will make is not known yet: the server starts without one and is

@@ -14,8 +14,13 @@ const execFileAsync = promisify(execFile);
 export interface TestGitea {
   /** http://127.0.0.1:<port> (also its ROOT_URL). */
   url: string;
-  /** Runs `gitea <args>` against this instance's config (e.g. `admin user create`). */
+  /** Runs `gitea <args>` against this instance's config (e.g. `admin user change-password`). */
   admin(args: string[]): Promise<string>;
+  /**
+   * Creates the admin `raibid` with `password` exactly as the gitea pod does when it starts
+   * (tanka/lib/raibid/gitea.libsonnet).
+   */
+  createAdmin(password: string): Promise<void>;
   /** Stops Gitea (by PID) and deletes its data. */
   stop(): Promise<void>;
 }
@@ -151,5 +156,20 @@ ENABLED = false
     });
     return stdout;
   };
-  return { url, admin, stop };
+  const createAdmin = async (password: string) => {
+    await admin([
+      'admin',
+      'user',
+      'create',
+      '--admin',
+      '--username',
+      'raibid',
+      '--password',
+      password,
+      '--email',
+      'raibid@localhost',
+      '--must-change-password=false',
+    ]);
+  };
+  return { url, admin, createAdmin, stop };
 }
