@@ -17,10 +17,11 @@ import {
   startGitHttpServer,
   waitFor,
 } from '../../packages/common/test/support/index.js';
+import { freePort } from '../../packages/common/test/support/ports.js';
 import { runCommand } from './support/command.js';
 import { buildImage, buildSteps, type DockerDaemon, imageSize, startDocker } from './support/docker.js';
 import { startTcpRedis, type TcpRedis } from './support/redis-tcp.js';
-import { freePort, startRegistry, type TestRegistry } from './support/registry.js';
+import { startRegistry, type TestRegistry } from './support/registry.js';
 import { baseImageOf, makeStandinBase } from './support/standin-base.js';
 import { needTools, REPO_ROOT } from './support/tools.js';
 

@@ -11,10 +11,10 @@ import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/pr
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../packages/common/test/support/ports.js';
 import { runCommand } from './support/command.js';
 import { buildImage, type DockerDaemon, startDocker } from './support/docker.js';
 import { startTcpRedis, type TcpRedis } from './support/redis-tcp.js';
-import { freePort } from './support/registry.js';
 import { baseImageOf, makeStandinBase } from './support/standin-base.js';
 import { needTools, REPO_ROOT } from './support/tools.js';
 

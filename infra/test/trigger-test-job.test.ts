@@ -4,11 +4,11 @@
 // starts a job for a push; the server reports the commit status back to Gitea.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../packages/common/test/support/ports.js';
 import { startRedis, type TestRedis } from '../../packages/common/test/support/redis-server.js';
 import { startGitea, type TestGitea } from './support/gitea.js';
 import { runRaibid } from './support/raibid-cli.js';
@@ -18,17 +18,6 @@ const tools = needTools('gitea', 'git', 'redis-server', 'make', 'cc');
 const PASSWORD = 'admin-password-0123456789';
 const WEBHOOK_SECRET = 'webhook-secret-abcdef0123456789';
 const API_TOKEN = 'api-token-0123456789abcdef';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms;

@@ -3,9 +3,9 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../../packages/common/test/support/ports.js';
 
 /** A real kube-apiserver (with its own etcd) on 127.0.0.1, for one test file. */
 export interface TestApiServer {
@@ -34,18 +34,6 @@ export interface ApiServerOptions {
   kubeApiserver: string;
   /** Path of etcd (Debian's etcd-server). */
   etcd: string;
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 interface Started {

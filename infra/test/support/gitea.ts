@@ -2,10 +2,10 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../../../packages/common/test/support/ports.js';
 import { TOOLS_BIN } from './tools.js';
 
 const execFileAsync = promisify(execFile);
@@ -33,17 +33,6 @@ export function giteaShareDir(binary: string): string {
   const version = path.basename(binary).replace(/^gitea-?/, '');
   const named = version ? `gitea-${version}` : 'gitea';
   return path.join(path.dirname(TOOLS_BIN), 'share', named);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -4,8 +4,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../../packages/common/test/support/ports.js';
 import { runCommand } from './command.js';
-import { freePort } from './registry.js';
 
 export interface TcpRedis {
   /** redis://127.0.0.1:<port> */

@@ -4,9 +4,9 @@
 // 127.0.0.0/8 as plain-HTTP registries).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../../packages/common/test/support/ports.js';
 
 export interface TestRegistry {
   /** host:port, the prefix of image names pushed here (127.0.0.1:<port>). */
@@ -14,18 +14,6 @@ export interface TestRegistry {
   output(): string;
   /** Stops the registry by PID and deletes its storage. */
   stop(): Promise<void>;
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 async function answers(address: string): Promise<boolean> {

@@ -5,11 +5,10 @@
 // with SIGTERM and started again. Then every job must have exactly one final state.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isFinalStatus, JOBS_INDEX, type Job, type LogEvent } from '@raibid/common';
-import { createRepo, type TestRepo, waitFor } from '@raibid/common/testing';
+import { createRepo, freePort, type TestRepo, waitFor } from '@raibid/common/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { giteaSignature } from '../../server/src/gitea/webhook.js';
 import { openSse } from '../../server/test/support/sse.js';
@@ -31,17 +30,6 @@ const LONG_OUTAGE_MS = 30_000;
 const TICKS = 75;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 interface ServerProcess {
   child: ChildProcess;
