@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { ClaimScripts } from './claims.js';
 import { type Job, MAX_ATTEMPTS, type NewJob } from './job.js';
 import { AGENTS_GROUP, cancelKey, jobsStream } from './keys.js';
 import { DEFAULT_POOL, POOLS, type Pool } from './pool.js';
@@ -85,17 +86,6 @@ end
 return 0
 `;
 
-/** The log lines that open an attempt. */
-function pickedUpLines(agent: string, jobId: string, attempt: number): string[] {
-  const lines = [`[raibid] agent ${agent} picked up job ${jobId} (attempt ${attempt} of ${MAX_ATTEMPTS})`];
-  if (attempt > 1) {
-    lines.push(
-      `[raibid] this job is being retried: attempt ${attempt} of ${MAX_ATTEMPTS}, an earlier agent did not finish it`,
-    );
-  }
-  return lines;
-}
-
 /**
  * Steps of a job that ended without its agent (lost, or gone while cancelling): the
  * step that was running is `cancelled`, the ones that never started are `skipped`.
@@ -126,6 +116,7 @@ export interface JobQueueOptions {
 export class JobQueue {
   readonly pool: Pool;
   private readonly onProblem: NonNullable<JobQueueOptions['onProblem']>;
+  private readonly scripts: ClaimScripts;
 
   constructor(
     private readonly redis: Redis,
@@ -134,6 +125,7 @@ export class JobQueue {
   ) {
     this.pool = options.pool ?? DEFAULT_POOL;
     this.onProblem = options.onProblem ?? (() => {});
+    this.scripts = new ClaimScripts(redis, store.eventsMaxLen);
     redis.defineCommand('raibidRenewClaim', { numberOfKeys: 1, lua: RENEW_SCRIPT });
     redis.defineCommand('raibidRepairLag', { numberOfKeys: 1, lua: REPAIR_LAG_SCRIPT });
   }
@@ -257,43 +249,30 @@ export class JobQueue {
       await this.ack(this.pool, entryId);
       return null;
     }
-    const now = new Date().toISOString();
-    let result: Awaited<ReturnType<JobStore['update']>>;
-    try {
-      // The "picked up" line is written with the claim: an agent killed right after
-      // claiming still leaves its attempt in the log, so attempts and log agree.
-      result = await this.store.update(jobId, (job) =>
-        job.status !== 'queued'
-          ? null
-          : {
-              job: {
-                ...job,
-                status: 'running',
-                attempts: job.attempts + 1,
-                agent: consumer,
-                startedAt: now,
-                steps: [],
-              },
-              systemLines: pickedUpLines(consumer, jobId, job.attempts + 1),
-            },
-      );
-    } catch (error) {
-      if (error instanceof CorruptJobError || (error instanceof Error && error.name === 'JobNotFoundError')) {
-        this.onProblem('queue entry for a missing or corrupt job skipped', {
-          entryId,
-          jobId,
-          error: error.message,
-        });
-        await this.ack(this.pool, entryId);
-        return null;
-      }
-      throw error;
-    }
-    if (result === null) {
-      await this.ack(this.pool, entryId); // cancelled (or otherwise finished) while it waited
+    const reply = await this.scripts.claim(this.pool, entryId, jobId, consumer);
+    if (reply.kind === 'not queued') return null; // cancelled (or otherwise finished) while it waited; ACKed
+    if (reply.kind !== 'claimed') {
+      this.onProblem('queue entry for a missing or corrupt job skipped', {
+        entryId,
+        jobId,
+        error: reply.kind,
+      });
       return null;
     }
-    return { entryId, consumer, attempt: result.job.attempts, job: result.job };
+    let job: Job;
+    try {
+      job = this.store.parse(jobId, reply.data);
+    } catch (error) {
+      if (!(error instanceof CorruptJobError)) throw error;
+      // Marked running but unreadable: the entry stays pending, so the reaper drops it after the lease.
+      this.onProblem('queue entry for a missing or corrupt job skipped', {
+        entryId,
+        jobId,
+        error: error.message,
+      });
+      return null;
+    }
+    return { entryId, consumer, attempt: job.attempts, job };
   }
 
   private async ack(pool: Pool, entryId: string): Promise<void> {
@@ -355,24 +334,23 @@ export class JobQueue {
 
   /** Ends the job and ACKs its entry, atomically. Returns the final job, or null if no longer ours. */
   async finish(claimed: ClaimedJob, outcome: Outcome): Promise<Job | null> {
-    const finishedAt = new Date().toISOString();
-    const result = await this.updateClaimed(claimed, (job) =>
-      this.owns(claimed, job)
-        ? {
-            job: {
-              ...job,
-              status: outcome.status,
-              exitCode: outcome.exitCode ?? null,
-              error: outcome.error ?? null,
-              steps: outcome.steps ?? job.steps,
-              finishedAt,
-            },
-            ackEntry: claimed.entryId,
-            clearCancel: true,
-          }
-        : null,
-    );
-    return result?.job ?? null;
+    const { job, entryId, consumer, attempt } = claimed;
+    const reply = await this.scripts.finish(job.pool, entryId, job.id, consumer, attempt, {
+      status: outcome.status,
+      exitCode: outcome.exitCode ?? null,
+      error: outcome.error ?? null,
+      finishedAt: new Date().toISOString(),
+      ...(outcome.steps === undefined ? {} : { steps: outcome.steps }),
+    });
+    if (reply.kind === 'finished') {
+      // The script wrote it from the record claim parsed plus this outcome: no second
+      // validation. A record from before pools has no `pool`; its pool never changes.
+      return { ...(JSON.parse(reply.data) as Omit<Job, 'pool'>), pool: job.pool };
+    }
+    if (reply.kind === 'corrupt') throw new CorruptJobError(job.id, 'not a job record');
+    if (reply.kind === 'missing')
+      this.onProblem('the record of a claimed job is gone', { jobId: job.id, entryId });
+    return null;
   }
 
   /**

@@ -17,11 +17,11 @@ import { DEFAULT_POOL } from './pool.js';
 import { assertTransition, type JobStatus } from './status.js';
 
 /**
- * Writes a job record with compare-and-set on `rev`, keeps the listing indexes in
- * step, and in the same atomic script optionally XACKs the job's stream entry,
- * XADDs a fresh one (so a re-queued job counts in the group's lag again), appends
- * system lines to the job's log (as LogStore does) and appends the change to the
- * events stream.
+ * Writes a job record with compare-and-set on `rev`, moves it between status indexes
+ * (the all-jobs and repo indexes are written once, when it is created), and in the
+ * same atomic script optionally XACKs the job's stream entry, XADDs a fresh one (so
+ * a re-queued job counts in the group's lag again), appends system lines to the job's
+ * log (as LogStore does) and appends the change to the events stream.
  */
 const COMMIT_SCRIPT = `
 local rev = redis.call('HGET', KEYS[1], 'rev')
@@ -34,8 +34,10 @@ local newRev = (tonumber(rev) or 0) + 1
 redis.call('HSET', KEYS[1], 'data', ARGV[2], 'rev', newRev)
 if KEYS[2] ~= KEYS[3] then redis.call('ZREM', KEYS[2], ARGV[3]) end
 redis.call('ZADD', KEYS[3], 0, ARGV[3])
-redis.call('ZADD', KEYS[7], 0, ARGV[3])
-redis.call('ZADD', KEYS[8], 0, ARGV[3])
+if ARGV[1] == '' then
+  redis.call('ZADD', KEYS[7], 0, ARGV[3])
+  redis.call('ZADD', KEYS[8], 0, ARGV[3])
+end
 if ARGV[4] ~= '' then redis.call('XACK', KEYS[5], ARGV[10], ARGV[4]) end
 local entry = ''
 if ARGV[5] ~= '' then entry = redis.call('XADD', KEYS[5], '*', 'jobId', ARGV[3], 'attempt', ARGV[5]) end
@@ -105,7 +107,8 @@ const MAX_CAS_RETRIES = 50;
 
 export class JobStore {
   private readonly onCorrupt: (error: CorruptJobError) => void;
-  private readonly eventsMaxLen: number;
+  /** Approximate cap of the events stream (the queue's scripts append to it too). */
+  readonly eventsMaxLen: number;
 
   constructor(
     private readonly redis: Redis,
