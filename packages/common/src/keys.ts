@@ -23,7 +23,7 @@ export const repoIndexKey = (owner: string, name: string): string => `raibid:ind
 
 /** Hash holding one job record: `data` (JSON) and `rev` (compare-and-set counter). */
 export const jobKey = (id: string): string => `raibid:job:${id}`;
-/** Stream of a job's log lines; entry ids are `<seq>-0`. */
+/** Stream of a job's log lines; entry ids are `<seq>-0`. (claims.ts's claim script builds this and logMetaKey from jobKey('').) */
 export const logKey = (id: string): string => `raibid:job:${id}:log`;
 /** Hash of a job's log bookkeeping: `seq`, `bytes`, `truncated`. */
 export const logMetaKey = (id: string): string => `raibid:job:${id}:logmeta`;

@@ -205,63 +205,89 @@ export class JobQueue {
   }
 
   /**
-   * Reads ONE entry of this queue's pool for `consumer` (XREADGROUP COUNT 1 >) and marks its job
-   * running. Entries of jobs that are no longer queued (cancelled while waiting)
-   * and malformed entries are ACKed and skipped. Returns null when nothing
-   * arrives within `blockMs`.
+   * Takes ONE entry of this queue's pool for `consumer` and marks its job running. The
+   * claim script reads the entry itself (XREADGROUP COUNT 1 >) when one is waiting, so
+   * a busy queue costs one call per claim; otherwise a blocking XREADGROUP waits and
+   * the script claims what it delivers. Entries of jobs that are no longer queued
+   * (cancelled while waiting) and malformed entries are ACKed and skipped. Returns
+   * null when nothing arrives within `blockMs`.
    */
   async claim(consumer: string, blockMs: number): Promise<ClaimedJob | null> {
     const deadline = Date.now() + blockMs;
+    let delivered: { id: string; jobId: string } | undefined;
     for (;;) {
-      const wait = Math.max(1, deadline - Date.now());
-      let reply: [string, [string, string[]][]][] | null;
-      try {
-        reply = (await this.redis.xreadgroup(
-          'GROUP',
-          AGENTS_GROUP,
-          consumer,
-          'COUNT',
-          1,
-          'BLOCK',
-          wait,
-          'STREAMS',
-          jobsStream(this.pool),
-          '>',
-        )) as [string, [string, string[]][]][] | null;
-      } catch (error) {
-        if (!isNoGroupError(error)) throw error;
-        await this.recreateGroup(this.pool);
-        continue;
-      }
-      const entry = reply?.[0]?.[1]?.[0];
-      if (entry) {
-        const claimed = await this.start(consumer, entry[0], entry[1]);
-        if (claimed) return claimed;
+      const reply = await this.scripts.claim(this.pool, consumer, delivered);
+      delivered = undefined;
+      switch (reply.kind) {
+        case 'claimed': {
+          const claimed = this.claimed(consumer, reply.entryId, reply.jobId, reply.data);
+          if (claimed) return claimed;
+          break;
+        }
+        case 'nogroup':
+          await this.recreateGroup(this.pool);
+          continue;
+        case 'empty':
+          delivered = await this.waitForEntry(consumer, Math.max(1, deadline - Date.now()));
+          if (delivered) continue;
+          break;
+        case 'not queued':
+          break; // cancelled (or otherwise finished) while it waited; ACKed
+        case 'no job id':
+          this.onProblem('queue entry without jobId skipped', { entryId: reply.entryId });
+          break;
+        default:
+          this.onProblem('queue entry for a missing or corrupt job skipped', {
+            entryId: reply.entryId,
+            jobId: reply.jobId,
+            error: reply.kind,
+          });
       }
       if (Date.now() >= deadline) return null;
     }
   }
 
-  private async start(consumer: string, entryId: string, fields: string[]): Promise<ClaimedJob | null> {
-    const jobId = fieldsToObject(fields).jobId;
-    if (!jobId) {
-      this.onProblem('queue entry without jobId skipped', { entryId });
-      await this.ack(this.pool, entryId);
-      return null;
+  /**
+   * Blocks until an entry arrives for `consumer` (or `waitMs` passes). An entry without
+   * a jobId is ACKed and reported here; undefined means nothing to claim yet.
+   */
+  private async waitForEntry(
+    consumer: string,
+    waitMs: number,
+  ): Promise<{ id: string; jobId: string } | undefined> {
+    let reply: [string, [string, string[]][]][] | null;
+    try {
+      reply = (await this.redis.xreadgroup(
+        'GROUP',
+        AGENTS_GROUP,
+        consumer,
+        'COUNT',
+        1,
+        'BLOCK',
+        waitMs,
+        'STREAMS',
+        jobsStream(this.pool),
+        '>',
+      )) as [string, [string, string[]][]][] | null;
+    } catch (error) {
+      if (!isNoGroupError(error)) throw error;
+      await this.recreateGroup(this.pool);
+      return undefined;
     }
-    const reply = await this.scripts.claim(this.pool, entryId, jobId, consumer);
-    if (reply.kind === 'not queued') return null; // cancelled (or otherwise finished) while it waited; ACKed
-    if (reply.kind !== 'claimed') {
-      this.onProblem('queue entry for a missing or corrupt job skipped', {
-        entryId,
-        jobId,
-        error: reply.kind,
-      });
-      return null;
-    }
+    const entry = reply?.[0]?.[1]?.[0];
+    if (!entry) return undefined;
+    const jobId = fieldsToObject(entry[1]).jobId;
+    if (jobId) return { id: entry[0], jobId };
+    this.onProblem('queue entry without jobId skipped', { entryId: entry[0] });
+    await this.ack(this.pool, entry[0]);
+    return undefined;
+  }
+
+  /** The claim of a job the claim script marked running, or null when its record does not parse. */
+  private claimed(consumer: string, entryId: string, jobId: string, data: string): ClaimedJob | null {
     let job: Job;
     try {
-      job = this.store.parse(jobId, reply.data);
+      job = this.store.parse(jobId, data);
     } catch (error) {
       if (!(error instanceof CorruptJobError)) throw error;
       // Marked running but unreadable: the entry stays pending, so the reaper drops it after the lease.
