@@ -1,11 +1,16 @@
 import type { Redis } from 'ioredis';
 import { ClaimScripts } from './claims.js';
-import { type Job, MAX_ATTEMPTS, type NewJob } from './job.js';
+import type { Job, NewJob } from './job.js';
 import { AGENTS_GROUP, cancelKey, jobsStream } from './keys.js';
-import { DEFAULT_POOL, POOLS, type Pool } from './pool.js';
-import { compareStreamIds, fieldsToObject } from './redis.js';
-import { isFinalStatus, type JobStatus } from './status.js';
+import { DEFAULT_POOL, type Pool } from './pool.js';
+import { isNoGroupError, PoolGroups, type QueueStats } from './queue-groups.js';
+import { EntryReaper, type ReapedEntry } from './queue-reaping.js';
+import { fieldsToObject } from './redis.js';
+import type { JobStatus } from './status.js';
 import { CorruptJobError, type JobChange, JobNotFoundError, JobStore } from './store.js';
+
+export type { QueueStats } from './queue-groups.js';
+export type { ReapedEntry } from './queue-reaping.js';
 
 /** A job an agent holds: its stream entry stays pending (un-ACKed) until the job is final. */
 export interface ClaimedJob {
@@ -14,25 +19,6 @@ export interface ClaimedJob {
   /** The attempt number this claim runs (job.attempts after the claim). */
   attempt: number;
   job: Job;
-}
-
-/** What the reaper did with one entry whose agent stopped heart-beating. */
-export interface ReapedEntry {
-  entryId: string;
-  jobId: string | null;
-  action: 'requeued' | 'errored' | 'cancelled' | 'dropped';
-  /** The agent that lost it, when the job was running. */
-  agent: string | null;
-  /** For `requeued`: the attempt the job will run next. */
-  nextAttempt: number | null;
-  reason?: string;
-}
-
-export interface QueueStats {
-  /** Entries not yet delivered to any agent (what KEDA scales on). */
-  lag: number;
-  /** Entries delivered and not yet ACKed (jobs held by agents). */
-  pending: number;
 }
 
 export type FinalStatus = Extract<JobStatus, 'succeeded' | 'failed' | 'cancelled' | 'error'>;
@@ -56,49 +42,6 @@ redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
 return 1
 `;
 
-/**
- * After an AOF replay (reads are replayed as XCLAIM) Redis may have lost count of
- * the entries the group read: `lag` is nil, or a number left stale. KEDA cannot
- * scale on a nil lag (queued jobs would wait forever) and scales for jobs that are
- * not there on a stale one. The true lag is the number of entries after the group's
- * last-delivered id (entries are never XDEL'ed); when `lag` differs, this gives the
- * group its count back — entries added minus that number — with XGROUP SETID …
- * ENTRIESREAD, atomically, so no read can slip in between.
- * Returns 1 when it repaired the group, 0 when there was nothing to repair.
- */
-const REPAIR_LAG_SCRIPT = `
-local function field(reply, name)
-  for i = 1, #reply, 2 do
-    if reply[i] == name then return reply[i + 1] end
-  end
-end
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  if field(group, 'name') == ARGV[1] then
-    local lastId = field(group, 'last-delivered-id')
-    local undelivered = #redis.call('XRANGE', KEYS[1], '(' .. lastId, '+')
-    if field(group, 'lag') == undelivered then return 0 end
-    local added = field(redis.call('XINFO', 'STREAM', KEYS[1]), 'entries-added')
-    redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], lastId, 'ENTRIESREAD', added - undelivered)
-    return 1
-  end
-end
-return 0
-`;
-
-/**
- * Steps of a job that ended without its agent (lost, or gone while cancelling): the
- * step that was running is `cancelled`, the ones that never started are `skipped`.
- * A re-queued job instead starts its next attempt with no steps.
- */
-function settleSteps(steps: Job['steps'], finishedAt: string): Job['steps'] {
-  return steps.map((step) => {
-    if (step.status === 'running') return { ...step, status: 'cancelled', finishedAt };
-    if (step.status === 'pending') return { ...step, status: 'skipped' };
-    return step;
-  });
-}
-
 export interface JobQueueOptions {
   /** The pool whose stream `claim` reads (an agent serves one pool); default `cpu`. */
   pool?: Pool;
@@ -112,11 +55,15 @@ export interface JobQueueOptions {
  * pool's stream; `claim` reads this queue's pool; the reaper's work (reap, repairLag,
  * trim) covers every pool. Entries are never XDEL'ed: that would break `lag`.
  * `claim` blocks its connection while waiting: give agents a connection of their own.
+ * The hot path's scripts are in claims.ts, the reaper's side in queue-reaping.ts, the
+ * groups (lag, pending, trim) in queue-groups.ts; this class is what callers use.
  */
 export class JobQueue {
   readonly pool: Pool;
   private readonly onProblem: NonNullable<JobQueueOptions['onProblem']>;
   private readonly scripts: ClaimScripts;
+  private readonly groups: PoolGroups;
+  private readonly reaper: EntryReaper;
 
   constructor(
     private readonly redis: Redis,
@@ -126,57 +73,9 @@ export class JobQueue {
     this.pool = options.pool ?? DEFAULT_POOL;
     this.onProblem = options.onProblem ?? (() => {});
     this.scripts = new ClaimScripts(redis, store.eventsMaxLen);
+    this.groups = new PoolGroups(redis, this.onProblem);
+    this.reaper = new EntryReaper(redis, store, this.groups, this.onProblem);
     redis.defineCommand('raibidRenewClaim', { numberOfKeys: 1, lua: RENEW_SCRIPT });
-    redis.defineCommand('raibidRepairLag', { numberOfKeys: 1, lua: REPAIR_LAG_SCRIPT });
-  }
-
-  /**
-   * Creates every pool's group at id 0 with MKSTREAM, so entries added before it
-   * still get delivered (and KEDA finds the GPU pool's group before its first job).
-   */
-  async ensureGroup(): Promise<void> {
-    for (const pool of POOLS) {
-      try {
-        await this.redis.xgroup('CREATE', jobsStream(pool), AGENTS_GROUP, '0', 'MKSTREAM');
-      } catch (error) {
-        if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
-      }
-    }
-  }
-
-  /**
-   * The group vanished (Redis came back empty, or someone deleted the stream): create
-   * it again at 0, so jobs enqueued since are delivered and counted in lag.
-   */
-  private async recreateGroup(pool: Pool): Promise<void> {
-    this.onProblem('consumer group raibid-agents was missing (Redis lost its data?); created it again', {
-      stream: jobsStream(pool),
-      group: AGENTS_GROUP,
-    });
-    await this.ensureGroup();
-  }
-
-  /** Whether every pool's stream and group exist (readiness). */
-  async groupExists(): Promise<boolean> {
-    for (const pool of POOLS) if ((await this.agentsGroup(pool)) === null) return false;
-    return true;
-  }
-
-  /** The agents group's fields from XINFO GROUPS (`lag` may be nil), or null when stream or group is missing. */
-  private async agentsGroup(pool: Pool): Promise<Record<string, unknown> | null> {
-    let groups: unknown[][];
-    try {
-      groups = (await this.redis.xinfo('GROUPS', jobsStream(pool))) as unknown[][];
-    } catch (error) {
-      if (error instanceof Error && error.message.includes('no such key')) return null;
-      throw error;
-    }
-    for (const group of groups) {
-      const fields: Record<string, unknown> = {};
-      for (let i = 0; i + 1 < group.length; i += 2) fields[String(group[i])] = group[i + 1];
-      if (fields.name === AGENTS_GROUP) return fields;
-    }
-    return null;
   }
 
   /**
@@ -225,7 +124,7 @@ export class JobQueue {
           break;
         }
         case 'nogroup':
-          await this.recreateGroup(this.pool);
+          await this.groups.recreateGroup(this.pool);
           continue;
         case 'empty':
           delivered = await this.waitForEntry(consumer, Math.max(1, deadline - Date.now()));
@@ -271,7 +170,7 @@ export class JobQueue {
       )) as [string, [string, string[]][]][] | null;
     } catch (error) {
       if (!isNoGroupError(error)) throw error;
-      await this.recreateGroup(this.pool);
+      await this.groups.recreateGroup(this.pool);
       return undefined;
     }
     const entry = reply?.[0]?.[1]?.[0];
@@ -431,186 +330,47 @@ export class JobQueue {
   }
 
   /**
+   * Creates every pool's group at id 0 with MKSTREAM, so entries added before it
+   * still get delivered (and KEDA finds the GPU pool's group before its first job).
+   */
+  ensureGroup(): Promise<void> {
+    return this.groups.ensureGroup();
+  }
+
+  /** Whether every pool's stream and group exist (readiness). */
+  groupExists(): Promise<boolean> {
+    return this.groups.groupExists();
+  }
+
+  /**
    * Takes over entries of every pool idle longer than `leaseMs` (their agent stopped
-   * heart-beating) with XAUTOCLAIM and decides: re-queue with a fresh XADD (so it
-   * counts in lag again), end `error` after MAX_ATTEMPTS, or end `cancelled` if that was asked.
+   * heart-beating): re-queues, ends `error` after MAX_ATTEMPTS, or ends `cancelled`.
    */
-  async reap(reaperName: string, leaseMs: number): Promise<ReapedEntry[]> {
-    const results: ReapedEntry[] = [];
-    for (const pool of POOLS) results.push(...(await this.reapPool(pool, reaperName, leaseMs)));
-    return results;
+  reap(reaperName: string, leaseMs: number): Promise<ReapedEntry[]> {
+    return this.reaper.reap(reaperName, leaseMs);
   }
 
-  private async reapPool(pool: Pool, reaperName: string, leaseMs: number): Promise<ReapedEntry[]> {
-    const results: ReapedEntry[] = [];
-    let cursor = '0-0';
-    do {
-      let reply: [string, [string, string[] | null][], string[]?];
-      try {
-        reply = (await this.redis.xautoclaim(
-          jobsStream(pool),
-          AGENTS_GROUP,
-          reaperName,
-          leaseMs,
-          cursor,
-          'COUNT',
-          100,
-        )) as [string, [string, string[] | null][], string[]?];
-      } catch (error) {
-        if (!isNoGroupError(error)) throw error;
-        await this.recreateGroup(pool); // a new group holds nothing to reclaim
-        return results;
-      }
-      const [next, entries] = reply;
-      cursor = next;
-      for (const [entryId, fields] of entries) {
-        if (fields === null) continue; // trimmed entry
-        results.push(await this.reapEntry(pool, entryId, fieldsToObject(fields).jobId ?? null));
-      }
-    } while (cursor !== '0-0');
-    return results;
+  /** How long the Redis server has been up, in ms. */
+  redisUptimeMs(): Promise<number> {
+    return this.groups.redisUptimeMs();
   }
 
-  private async reapEntry(pool: Pool, entryId: string, jobId: string | null): Promise<ReapedEntry> {
-    const dropped = (reason: string): ReapedEntry => ({
-      entryId,
-      jobId,
-      action: 'dropped',
-      agent: null,
-      nextAttempt: null,
-      reason,
-    });
-    if (jobId === null) {
-      await this.ack(pool, entryId);
-      return dropped('entry has no jobId');
-    }
-    const cancelRequested = await this.isCancelRequested(jobId);
-    let outcome: ReapedEntry | null = null;
-    try {
-      await this.store.update(jobId, (job) => {
-        const finishedAt = new Date().toISOString();
-        const agent = job.agent;
-        if (isFinalStatus(job.status)) {
-          outcome = dropped(`job already ${job.status}`);
-          return null;
-        }
-        if (cancelRequested) {
-          outcome = { entryId, jobId, action: 'cancelled', agent, nextAttempt: null };
-          return {
-            job: {
-              ...job,
-              status: 'cancelled',
-              finishedAt,
-              agent: null,
-              steps: settleSteps(job.steps, finishedAt),
-            },
-            ackEntry: entryId,
-            clearCancel: true,
-          };
-        }
-        if (job.status === 'running' && job.attempts >= MAX_ATTEMPTS) {
-          const error = `agent lost ${job.attempts} times (last: ${agent ?? 'unknown'}); giving up`;
-          outcome = { entryId, jobId, action: 'errored', agent, nextAttempt: null, reason: error };
-          return {
-            job: { ...job, status: 'error', error, finishedAt, steps: settleSteps(job.steps, finishedAt) },
-            ackEntry: entryId,
-          };
-        }
-        const nextAttempt = job.attempts + 1;
-        outcome = { entryId, jobId, action: 'requeued', agent, nextAttempt };
-        return {
-          job: { ...job, status: 'queued', agent: null, startedAt: null, steps: [] },
-          ackEntry: entryId,
-          requeueAttempt: nextAttempt,
-        };
-      });
-    } catch (error) {
-      if (error instanceof CorruptJobError || (error instanceof Error && error.name === 'JobNotFoundError')) {
-        this.onProblem('reclaimed entry for a missing or corrupt job dropped', {
-          entryId,
-          jobId,
-          error: error.message,
-        });
-        await this.ack(pool, entryId);
-        return dropped(error.message);
-      }
-      throw error;
-    }
-    const result = outcome ?? dropped('no change');
-    if (result.action === 'dropped') await this.ack(pool, entryId);
-    return result;
+  /** Lag and pending of a pool's agents group (what KEDA reads). */
+  stats(pool: Pool = DEFAULT_POOL): Promise<QueueStats> {
+    return this.groups.stats(pool);
   }
 
-  /** How long the Redis server has been up (INFO server's uptime_in_seconds), in ms. */
-  async redisUptimeMs(): Promise<number> {
-    const info = await this.redis.info('server');
-    const seconds = /^uptime_in_seconds:(\d+)/m.exec(info)?.[1];
-    if (seconds === undefined) throw new Error('INFO server has no uptime_in_seconds; is this Redis 7+?');
-    return Number(seconds) * 1_000;
+  /** Makes every pool group's `lag` right again when Redis reports it nil or stale. */
+  repairLag(): Promise<boolean> {
+    return this.groups.repairLag();
   }
 
-  /** Lag and pending of a pool's agents group, from XINFO GROUPS (what KEDA reads). */
-  async stats(pool: Pool = DEFAULT_POOL): Promise<QueueStats> {
-    const group = await this.agentsGroup(pool);
-    if (!group) return { lag: 0, pending: 0 };
-    const pending = Number(group.pending ?? 0);
-    if (group.lag !== null && group.lag !== undefined) return { lag: Number(group.lag), pending };
-    // Redis reports lag as nil when it cannot compute it; count undelivered entries instead.
-    const after = String(group['last-delivered-id'] ?? '0-0');
-    const undelivered = await this.redis.xrange(jobsStream(pool), `(${after}`, '+');
-    return { lag: undelivered.length, pending };
+  /** Trims every pool's stream below what is pending or undelivered, keeping `keep` entries each. */
+  trim(keep = 1_000): Promise<number> {
+    return this.groups.trim(keep);
   }
-
-  /**
-   * Makes every pool group's `lag` right again when Redis reports it as nil or stale
-   * (see REPAIR_LAG_SCRIPT). True when it repaired any.
-   */
-  async repairLag(): Promise<boolean> {
-    let repaired = false;
-    for (const pool of POOLS) {
-      const reply = await (this.redis as unknown as QueueCommands).raibidRepairLag(
-        jobsStream(pool),
-        AGENTS_GROUP,
-      );
-      if (reply === 1) repaired = true;
-    }
-    return repaired;
-  }
-
-  /**
-   * Trims every pool's stream below both its group's last-delivered id and the
-   * oldest pending entry (MINID), keeping at least `keep` entries' worth of history
-   * per stream. Returns how many entries went.
-   */
-  async trim(keep = 1_000): Promise<number> {
-    let trimmed = 0;
-    for (const pool of POOLS) trimmed += await this.trimPool(pool, keep);
-    return trimmed;
-  }
-
-  private async trimPool(pool: Pool, keep: number): Promise<number> {
-    const stream = jobsStream(pool);
-    if ((await this.redis.xlen(stream)) <= keep) return 0;
-    const group = await this.agentsGroup(pool);
-    if (!group) return 0;
-    let minId = String(group['last-delivered-id']);
-    const summary = (await this.redis.xpending(stream, AGENTS_GROUP)) as [
-      number,
-      string | null,
-      ...unknown[],
-    ];
-    if (summary[1] && compareStreamIds(summary[1], minId) < 0) minId = summary[1];
-    const [keepFrom] = (await this.redis.xrevrange(stream, '+', '-', 'COUNT', keep)).slice(-1);
-    if (keepFrom && compareStreamIds(keepFrom[0], minId) < 0) minId = keepFrom[0];
-    return this.redis.xtrim(stream, 'MINID', minId);
-  }
-}
-
-function isNoGroupError(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOGROUP');
 }
 
 interface QueueCommands {
   raibidRenewClaim(...args: string[]): Promise<number>;
-  raibidRepairLag(...args: string[]): Promise<number>;
 }
