@@ -7,7 +7,10 @@ import type { JobStatus } from './status.js';
 /**
  * Lua shared by the claim and finish scripts. `steps` is the record's only array and
  * cjson writes an empty table as `{}`, so the record is encoded without it and the
- * steps' JSON is put back in.
+ * steps' JSON is put back in. cjson refuses a lone UTF-16 surrogate escape (`\ud800`),
+ * which JSON.stringify writes for a string holding one (e.g. in `env`): such a record
+ * counts as corrupt here: claim ACKs and reports its entry (the job stays queued) and
+ * finish throws CorruptJobError, where the zod path of JobStore would have read it.
  */
 const JOB_JSON_LUA = `
 local function stepsJson(steps)
