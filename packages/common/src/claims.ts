@@ -2,15 +2,14 @@ import type { Redis } from 'ioredis';
 import { type Job, MAX_ATTEMPTS } from './job.js';
 import { AGENTS_GROUP, cancelKey, EVENTS_STREAM, jobKey, jobsStream, statusIndexKey } from './keys.js';
 import type { Pool } from './pool.js';
+import { recordJson } from './record-json.js';
 import type { JobStatus } from './status.js';
 
 /**
  * Lua shared by the claim and finish scripts. `steps` is the record's only array and
  * cjson writes an empty table as `{}`, so the record is encoded without it and the
- * steps' JSON is put back in. cjson refuses a lone UTF-16 surrogate escape (`\ud800`),
- * which JSON.stringify writes for a string holding one (e.g. in `env`): such a record
- * counts as corrupt here: claim ACKs and reports its entry (the job stays queued) and
- * finish throws CorruptJobError, where the zod path of JobStore would have read it.
+ * steps' JSON is put back in. cjson refuses a lone UTF-16 surrogate escape (`\ud800`), so
+ * records are written with recordJson(), which never writes one.
  */
 const JOB_JSON_LUA = `
 local function stepsJson(steps)
@@ -209,8 +208,8 @@ export class ClaimScripts {
       AGENTS_GROUP,
       consumer,
       String(attempt),
-      JSON.stringify(outcome),
-      steps === undefined ? '' : JSON.stringify(steps),
+      recordJson(outcome),
+      steps === undefined ? '' : recordJson(steps),
       String(this.eventsMaxLen),
       jobId,
     );

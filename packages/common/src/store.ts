@@ -14,6 +14,7 @@ import {
   statusIndexKey,
 } from './keys.js';
 import { DEFAULT_POOL } from './pool.js';
+import { recordJson } from './record-json.js';
 import { assertTransition, type JobStatus } from './status.js';
 
 /**
@@ -224,7 +225,7 @@ export class JobStore {
       logKey(job.id),
       logMetaKey(job.id),
       rev ?? '',
-      JSON.stringify(job),
+      recordJson(job),
       job.id,
       change.ackEntry ?? '',
       change.requeueAttempt === undefined ? '' : String(change.requeueAttempt),

@@ -95,6 +95,18 @@ describe('JobQueue', () => {
     expect((await groupInfo()).lag).toBe(1);
   });
 
+  it('runs a job whose strings hold a lone UTF-16 surrogate (stored as U+FFFD, which the Lua scripts can decode)', async () => {
+    await queue.ensureGroup();
+    const job = await queue.enqueue({ ...newJob(), env: { ODD: 'a\ud800b' } });
+    const claimed = await agentQueue().claim('agent-a', 1_000);
+    expect(claimed?.job.id).toBe(job.id);
+    expect(claimed?.job.env.ODD).toBe('a\ufffdb');
+    const done = await queue.finish(claimed!, { status: 'failed', exitCode: 1, error: 'lone \udc00 here' });
+    expect(done).toMatchObject({ status: 'failed', error: 'lone \ufffd here' });
+    expect(problems).toEqual([]);
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 0 });
+  });
+
   it('returns null when nothing arrives within the block time', async () => {
     await queue.ensureGroup();
     expect(await agentQueue().claim('idle', 100)).toBeNull();
