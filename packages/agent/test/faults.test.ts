@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createLogger, startReaper } from '@raibid/common';
 import { createRepo, waitFor } from '@raibid/common/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './support/harness.js';
@@ -40,14 +39,7 @@ describe('agent faults', () => {
   it('a job whose agent is killed with -9 is reclaimed and finished by a second agent', async () => {
     const marker = path.join(h.workDir, 'kill9-marker');
     const repo = await createRepo(h.reposDir, 'kill9', { '.raibid.yml': slowFirstRun(marker) });
-    const stopReaper = startReaper({
-      queue: h.queue,
-      connection: h.client,
-      logs: h.logs,
-      logger: createLogger({ name: 'test-reaper', level: 'silent' }),
-      leaseMs: 1_000,
-      intervalMs: 200,
-    });
+    const stopReaper = h.reaper(1_000, 200);
     try {
       const queued = await h.enqueue(repo);
       const first = await h.agent();
@@ -144,14 +136,7 @@ steps:
     const agent = await h.agent({ RAIBID_HEARTBEAT_MS: '1500' });
     const pgid = await pgidOf(queued.id, 1);
     leftovers.push(pgid);
-    const stopReaper = startReaper({
-      queue: h.queue,
-      connection: h.client,
-      logs: h.logs,
-      logger: createLogger({ name: 'test-reaper', level: 'silent' }),
-      leaseMs: 300,
-      intervalMs: 100,
-    });
+    const stopReaper = h.reaper(300, 100);
     try {
       expect(await agent.exited).toEqual({ code: 0, signal: null });
       expect(await processesInGroup(pgid)).toEqual([]);

@@ -1,7 +1,6 @@
 // Agents against a Redis that is killed and restarted from its AOF, as a Redis pod
 // restart on k3s does. The outage outlasts what a Redis client retries by default
 // (about 10 s), so waiting it out is the agent's doing, not the client's.
-import { createLogger, startReaper } from '@raibid/common';
 import { createRepo, waitFor } from '@raibid/common/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './support/harness.js';
@@ -98,14 +97,7 @@ steps:
 
     // The job is still held by the agent that left; the reaper re-queues it after the lease.
     expect(await h.store.get(queued.id)).toMatchObject({ status: 'running', attempts: 1 });
-    const stopReaper = startReaper({
-      queue: h.queue,
-      connection: h.client,
-      logs: h.logs,
-      logger: createLogger({ name: 'test-reaper', level: 'silent' }),
-      leaseMs: 1_000,
-      intervalMs: 200,
-    });
+    const stopReaper = h.reaper(1_000, 200);
     try {
       const requeued = await h.waitForStatus(queued.id, ['queued'], 10_000);
       expect(requeued.attempts).toBe(1);

@@ -4,7 +4,16 @@
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Job, JobQueue, type JobStatus, JobStore, type LogEvent, LogStore } from '@raibid/common';
+import {
+  createLogger,
+  type Job,
+  JobQueue,
+  type JobStatus,
+  JobStore,
+  type LogEvent,
+  LogStore,
+  startReaper,
+} from '@raibid/common';
 import {
   type GitHttpServer,
   startGitHttpServer,
@@ -35,6 +44,8 @@ export interface Harness {
     repo: TestRepo,
     options?: { ref?: string; sha?: string; env?: Record<string, string> },
   ): Promise<Job>;
+  /** Starts the server's reaper on this world's Redis, quiet; returns its stop function. */
+  reaper(leaseMs: number, intervalMs: number): () => Promise<void>;
   /** Waits until the job is in one of `statuses`. */
   waitForStatus(jobId: string, statuses: JobStatus[], timeoutMs?: number): Promise<Job>;
   events(jobId: string): Promise<LogEvent[]>;
@@ -104,6 +115,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         trigger: 'api',
         env: opts.env ?? {},
       });
+    },
+    reaper(leaseMs, intervalMs) {
+      const logger = createLogger({ name: 'test-reaper', level: 'silent' });
+      return startReaper({ queue, connection: client, logs, logger, leaseMs, intervalMs });
     },
     waitForStatus(jobId, statuses, timeoutMs = 15_000) {
       return waitFor(
