@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -6,6 +5,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../../packages/common/test/support/ports.js';
+import { type Started, startProcess, stopProcess, waitUntilReady } from './command.js';
 
 /** A real kube-apiserver (with its own etcd) on 127.0.0.1, for one test file. */
 export interface TestApiServer {
@@ -36,52 +36,6 @@ export interface ApiServerOptions {
   etcd: string;
 }
 
-interface Started {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<void>;
-}
-
-function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Started {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    // Keep the tail: it holds the reason a process did not come up.
-    output = (output + chunk.toString()).slice(-8_000);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('error', () => {});
-  return { child, output: () => output, exited };
-}
-
-async function stopProcess(started: Started): Promise<void> {
-  const { child } = started;
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  process.kill(child.pid, 'SIGTERM');
-  const killed = setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGKILL');
-    }
-  }, 10_000);
-  await started.exited;
-  clearTimeout(killed);
-}
-
-/** Polls `ready` until it is true; fails early when the process exits, with its output. */
-async function waitUntil(what: string, proc: Started, ready: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-      throw new Error(`${what} exited before it was ready:\n${proc.output()}`);
-    }
-    if (await ready().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what} was not ready after 120 s:\n${proc.output()}`);
-}
-
 function httpOk(url: string): Promise<boolean> {
   return new Promise((resolve) => {
     http
@@ -105,7 +59,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<TestApi
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
 
-  const etcd = start(
+  const etcd = startProcess(
     options.etcd,
     [
       '--name=test',
@@ -118,7 +72,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<TestApi
       '--log-level=warn',
     ],
     // etcd 3.4 refuses to start on arm64 unless told the architecture is accepted.
-    { ...process.env, ...(process.arch === 'arm64' ? { ETCD_UNSUPPORTED_ARCH: 'arm64' } : {}) },
+    { env: { ...process.env, ...(process.arch === 'arm64' ? { ETCD_UNSUPPORTED_ARCH: 'arm64' } : {}) } },
   );
   let apiserver: Started | undefined;
   const stop = async () => {
@@ -128,7 +82,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<TestApi
   };
 
   try {
-    await waitUntil('etcd', etcd, () => httpOk(`${etcdUrl}/health`));
+    await waitUntilReady('etcd', etcd, () => httpOk(`${etcdUrl}/health`));
 
     const token = randomBytes(24).toString('hex');
     await writeFile(path.join(dir, 'tokens.csv'), `${token},admin,admin-uid,"system:masters"\n`, {
@@ -141,7 +95,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<TestApi
     await writeFile(path.join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
 
     const certDir = path.join(dir, 'certs');
-    apiserver = start(options.kubeApiserver, [
+    apiserver = startProcess(options.kubeApiserver, [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
@@ -161,7 +115,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<TestApi
     let ca: Buffer | undefined;
     const request = (method: string, urlPath: string, body?: unknown, as = token) =>
       apiRequest(server, ca ?? Buffer.alloc(0), as, method, urlPath, body);
-    await waitUntil('kube-apiserver', started, async () => {
+    await waitUntilReady('kube-apiserver', started, async () => {
       ca = await readFile(caFile);
       return (await request('GET', '/readyz')).status === 200;
     });

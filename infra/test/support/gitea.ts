@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../../packages/common/test/support/ports.js';
+import { startProcess, stopProcess, waitUntilReady } from './command.js';
 import { TOOLS_BIN } from './tools.js';
 
 const execFileAsync = promisify(execFile);
@@ -97,42 +98,13 @@ ENABLED = false
     { mode: 0o600 },
   );
   const env = { ...process.env, GITEA_WORK_DIR: dir, HOME: dir, USER: 'git' };
-  const child: ChildProcess = spawn(realBinary, ['--config', config, '--work-path', dir, 'web'], {
-    env,
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-8_000);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-
+  const gitea = startProcess(realBinary, ['--config', config, '--work-path', dir, 'web'], { env, cwd: dir });
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGTERM');
-      const kill = setTimeout(() => {
-        if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-      }, 10_000);
-      await exited;
-      clearTimeout(kill);
-    }
+    await stopProcess(gitea);
     await rm(dir, { recursive: true, force: true });
   };
-
   try {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`gitea exited before it was ready:\n${output}`);
-      const ok = await fetch(`${url}/api/v1/version`)
-        .then((r) => r.ok)
-        .catch(() => false);
-      if (ok) break;
-      if (Date.now() > deadline) throw new Error(`gitea was not ready after 120 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await waitUntilReady('gitea', gitea, async () => (await fetch(`${url}/api/v1/version`)).ok);
   } catch (error) {
     await stop();
     throw error;
