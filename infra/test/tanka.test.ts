@@ -579,13 +579,7 @@ describe.skipIf(strict.skip)(
 
     it('gpu=true: the Job KEDA makes from raibid-agent-gpu passes batch/v1 validation, with its GPU limit and runtime class', async () => {
       const scaledJob = find(gpu, 'ScaledJob', 'raibid-agent-gpu');
-      const job = {
-        apiVersion: 'batch/v1',
-        kind: 'Job',
-        metadata: { name: 'raibid-agent-gpu-dry-run', namespace: NS, labels: scaledJob.metadata.labels },
-        spec: scaledJob.spec.jobTargetRef,
-      };
-      const response = await create(api, job, true);
+      const response = await create(api, jobOf(scaledJob), true);
       expect(response.status, JSON.stringify(response.body.message)).toBe(201);
       expect(response.body.spec.template.spec.runtimeClassName).toBe('nvidia');
       // An extended resource is whole and never overcommitted: the limit alone asks for one share.
@@ -597,13 +591,7 @@ describe.skipIf(strict.skip)(
       // server's Job validation checks values (restartPolicy, imagePullPolicy, volumes, ...).
       for (const rendered of [objects, cluster]) {
         const scaledJob = find(rendered, 'ScaledJob', 'raibid-agent');
-        const job = {
-          apiVersion: 'batch/v1',
-          kind: 'Job',
-          metadata: { name: 'raibid-agent-dry-run', namespace: NS, labels: scaledJob.metadata.labels },
-          spec: scaledJob.spec.jobTargetRef,
-        };
-        const response = await create(api, job, true);
+        const response = await create(api, jobOf(scaledJob), true);
         expect(response.status, JSON.stringify(response.body.message)).toBe(201);
       }
     });
@@ -652,6 +640,20 @@ describe.skipIf(strict.skip)(
     });
   },
 );
+
+/** The Job KEDA makes from a ScaledJob: its jobTargetRef as a batch/v1 Job's spec. */
+function jobOf(scaledJob: KubeObject): KubeObject {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: `${scaledJob.metadata.name}-dry-run`,
+      namespace: NS,
+      labels: scaledJob.metadata.labels,
+    },
+    spec: scaledJob.spec.jobTargetRef,
+  };
+}
 
 /** POSTs an object to its collection, found through the API server's discovery. */
 async function create(api: TestApiServer, o: KubeObject, dryRun: boolean) {
