@@ -260,14 +260,16 @@ describe.skipIf(tools.skip)('images (Dockerfile.server, Dockerfile.agent)', () =
       const queue = new JobQueue(client, store);
       await queue.ensureGroup();
       const repo = await createRepo(reposDir, 'tools', {
+        // sed, not head: head may close the pipe first, and the writer's SIGPIPE (exit 141)
+        // fails the step under bash -o pipefail.
         '.raibid.yml': [
           'version: 1',
           'steps:',
           '  - name: tools',
           '    run: |',
           '      echo "uid=$(id -u) bash=$BASH_VERSION"',
-          '      git --version && ssh -V && curl --version | head -1 && python3 --version && node --version',
-          '      printf "int main(void) { return 0; }" > t.c && gcc -o t t.c && ./t && make --version | head -1',
+          '      git --version && ssh -V && curl --version | sed -n 1p && python3 --version && node --version',
+          '      printf "int main(void) { return 0; }" > t.c && gcc -o t t.c && ./t && make --version | sed -n 1p',
           '',
         ].join('\n'),
       });
