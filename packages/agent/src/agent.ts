@@ -118,12 +118,27 @@ export class Agent {
       'agent started',
     );
     try {
+      // A looping agent's finish claims its next job when one waits (finishAndClaimNext).
+      let next: ClaimedJob | null = null;
       for (;;) {
-        const claimed = await this.claimNext();
+        const claimed = next ?? (await this.claimNext());
         if (!claimed) return this.shutdownSignal ? 'shutdown' : 'idle';
         const end = await this.runJob(claimed);
-        logger.info({ jobId: claimed.job.id, ...end }, 'job ended');
-        if (this.shutdownSignal) return 'shutdown';
+        if (end.kind === 'finished') {
+          next = end.next;
+          logger.info(
+            { jobId: claimed.job.id, kind: end.kind, status: end.status, nextJobId: next?.job.id },
+            'job ended',
+          );
+        } else {
+          next = null;
+          logger.info({ jobId: claimed.job.id, ...end }, 'job ended');
+        }
+        if (this.shutdownSignal) {
+          // Claimed with the finish just before the signal: runJob hands it straight back.
+          if (next) await this.runJob(next);
+          return 'shutdown';
+        }
         if (end.kind === 'unrecorded') {
           throw new Error(`${end.reason}; job ${claimed.job.id} is left to the reaper, which re-queues it`);
         }
@@ -188,6 +203,7 @@ export class Agent {
         secrets: secretValuesFromEnv(process.env),
         inheritedEnv: inheritedEnv(),
         shutdownSignal: () => this.shutdownSignal ?? 'shutdown',
+        claimNext: () => this.options.loop && !this.shutdownSignal,
       },
       claimed,
     );

@@ -81,6 +81,8 @@ export interface JobRunContext {
   inheritedEnv: Record<string, string>;
   /** What shut the agent down, for the log (SIGTERM, SIGINT). */
   shutdownSignal: () => string;
+  /** Whether the agent takes another job after this one (then finishing claims it). */
+  claimNext: () => boolean;
 }
 
 /**
@@ -89,7 +91,7 @@ export interface JobRunContext {
  * reaper re-queues it).
  */
 export type RunEnd =
-  | { kind: 'finished'; status: Outcome['status'] }
+  | { kind: 'finished'; status: Outcome['status']; next: ClaimedJob | null }
   | { kind: 'released' }
   | { kind: 'lost' }
   | { kind: 'unrecorded'; reason: string };
@@ -468,8 +470,11 @@ export class JobRun {
       this.log.system(`[raibid] job failed in ${elapsed}: ${outcome.error}`);
     else if (outcome.status === 'error') this.log.system(`[raibid] job error: ${outcome.error}`);
     await this.redis(this.log.flush());
-    const finished = await this.redis(queue.finish(this.claimed, outcome));
-    return finished ? { kind: 'finished', status: outcome.status } : { kind: 'lost' };
+    // An agent that goes on to another job claims it in the same call as this finish.
+    const { job, next } = this.ctx.claimNext()
+      ? await this.redis(queue.finishAndClaimNext(this.claimed, outcome))
+      : { job: await this.redis(queue.finish(this.claimed, outcome)), next: null };
+    return job ? { kind: 'finished', status: outcome.status, next } : { kind: 'lost' };
   }
 
   /** Records step progress; a refusal means the job is no longer ours. */

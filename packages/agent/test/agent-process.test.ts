@@ -116,4 +116,25 @@ steps:
     expect(await agent.exited).toEqual({ code: 0, signal: null });
     expect(await h.client.xlen(JOBS_STREAM)).toBeGreaterThanOrEqual(2);
   });
+
+  it('--loop claims the next waiting job with the finish of the one before', async () => {
+    const repo = await createRepo(h.reposDir, 'queued-up', {
+      '.raibid.yml': pipeline('steps:\n  - name: build\n    run: echo built\n'),
+    });
+    const jobs = [await h.enqueue(repo), await h.enqueue(repo), await h.enqueue(repo)];
+    const agent = await h.agent({}, ['--loop']);
+    for (const job of jobs) await h.waitForStatus(job.id, ['succeeded']);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+    const ended = agent
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"msg":"job ended"'))
+      .map((line) => JSON.parse(line) as { jobId: string; nextJobId?: string });
+    expect(ended.map((e) => [e.jobId, e.nextJobId])).toEqual([
+      [jobs[0]!.id, jobs[1]!.id],
+      [jobs[1]!.id, jobs[2]!.id],
+      [jobs[2]!.id, undefined],
+    ]);
+  });
 });

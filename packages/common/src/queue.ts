@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { ClaimScripts } from './claims.js';
+import { type ClaimedJob, ClaimScripts, claimOf } from './claims.js';
 import type { Job, NewJob } from './job.js';
 import { AGENTS_GROUP, cancelKey, jobsStream } from './keys.js';
 import { DEFAULT_POOL, type Pool } from './pool.js';
@@ -9,17 +9,9 @@ import { fieldsToObject } from './redis.js';
 import type { JobStatus } from './status.js';
 import { CorruptJobError, type JobChange, JobNotFoundError, JobStore } from './store.js';
 
+export type { ClaimedJob } from './claims.js';
 export type { QueueStats } from './queue-groups.js';
 export type { ReapedEntry } from './queue-reaping.js';
-
-/** A job an agent holds: its stream entry stays pending (un-ACKed) until the job is final. */
-export interface ClaimedJob {
-  entryId: string;
-  consumer: string;
-  /** The attempt number this claim runs (job.attempts after the claim). */
-  attempt: number;
-  job: Job;
-}
 
 export type FinalStatus = Extract<JobStatus, 'succeeded' | 'failed' | 'cancelled' | 'error'>;
 
@@ -117,30 +109,16 @@ export class JobQueue {
     for (;;) {
       const reply = await this.scripts.claim(this.pool, consumer, delivered);
       delivered = undefined;
-      switch (reply.kind) {
-        case 'claimed': {
-          const claimed = this.claimed(consumer, reply.entryId, reply.jobId, reply.data);
-          if (claimed) return claimed;
-          break;
-        }
-        case 'nogroup':
-          await this.groups.recreateGroup(this.pool);
-          continue;
-        case 'empty':
-          delivered = await this.waitForEntry(consumer, Math.max(1, deadline - Date.now()));
-          if (delivered) continue;
-          break;
-        case 'not queued':
-          break; // cancelled (or otherwise finished) while it waited; ACKed
-        case 'no job id':
-          this.onProblem('queue entry without jobId skipped', { entryId: reply.entryId });
-          break;
-        default:
-          this.onProblem('queue entry for a missing or corrupt job skipped', {
-            entryId: reply.entryId,
-            jobId: reply.jobId,
-            error: reply.kind,
-          });
+      if (reply.kind === 'nogroup') {
+        await this.groups.recreateGroup(this.pool);
+        continue;
+      }
+      if (reply.kind === 'empty') {
+        delivered = await this.waitForEntry(consumer, Math.max(1, deadline - Date.now()));
+        if (delivered) continue;
+      } else {
+        const claimed = claimOf(reply, consumer, this.store, this.onProblem);
+        if (claimed) return claimed;
       }
       if (Date.now() >= deadline) return null;
     }
@@ -180,24 +158,6 @@ export class JobQueue {
     this.onProblem('queue entry without jobId skipped', { entryId: entry[0] });
     await this.ack(this.pool, entry[0]);
     return undefined;
-  }
-
-  /** The claim of a job the claim script marked running, or null when its record does not parse. */
-  private claimed(consumer: string, entryId: string, jobId: string, data: string): ClaimedJob | null {
-    let job: Job;
-    try {
-      job = this.store.parse(jobId, data);
-    } catch (error) {
-      if (!(error instanceof CorruptJobError)) throw error;
-      // Marked running but unreadable: the entry stays pending, so the reaper drops it after the lease.
-      this.onProblem('queue entry for a missing or corrupt job skipped', {
-        entryId,
-        jobId,
-        error: error.message,
-      });
-      return null;
-    }
-    return { entryId, consumer, attempt: job.attempts, job };
   }
 
   private async ack(pool: Pool, entryId: string): Promise<void> {
@@ -259,23 +219,46 @@ export class JobQueue {
 
   /** Ends the job and ACKs its entry, atomically. Returns the final job, or null if no longer ours. */
   async finish(claimed: ClaimedJob, outcome: Outcome): Promise<Job | null> {
+    return (await this.finishClaim(claimed, outcome, false)).job;
+  }
+
+  /**
+   * Finishes like `finish` and, in the same atomic call, claims the next waiting entry of
+   * the job's pool for the same consumer (an agent that loops). `next` is null when none
+   * waits (or the finish was refused): then `claim` waits for one as usual.
+   */
+  finishAndClaimNext(
+    claimed: ClaimedJob,
+    outcome: Outcome,
+  ): Promise<{ job: Job | null; next: ClaimedJob | null }> {
+    return this.finishClaim(claimed, outcome, true);
+  }
+
+  private async finishClaim(
+    claimed: ClaimedJob,
+    outcome: Outcome,
+    claimNext: boolean,
+  ): Promise<{ job: Job | null; next: ClaimedJob | null }> {
     const { job, entryId, consumer, attempt } = claimed;
-    const reply = await this.scripts.finish(job.pool, entryId, job.id, consumer, attempt, {
+    const fields = {
       status: outcome.status,
       exitCode: outcome.exitCode ?? null,
       error: outcome.error ?? null,
       finishedAt: new Date().toISOString(),
       ...(outcome.steps === undefined ? {} : { steps: outcome.steps }),
-    });
-    if (reply.kind === 'finished') {
-      // The script wrote it from the record claim parsed plus this outcome: no second
-      // validation. A record from before pools has no `pool`; its pool never changes.
-      return { ...(JSON.parse(reply.data) as Omit<Job, 'pool'>), pool: job.pool };
-    }
+    };
+    const reply = await this.scripts.finish(job.pool, entryId, job.id, consumer, attempt, fields, claimNext);
     if (reply.kind === 'corrupt') throw new CorruptJobError(job.id, 'not a job record');
-    if (reply.kind === 'missing')
-      this.onProblem('the record of a claimed job is gone', { jobId: job.id, entryId });
-    return null;
+    if (reply.kind !== 'finished') {
+      if (reply.kind === 'missing')
+        this.onProblem('the record of a claimed job is gone', { jobId: job.id, entryId });
+      return { job: null, next: null };
+    }
+    // The script wrote it from the record claim parsed plus this outcome: no second
+    // validation. A record from before pools has no `pool`; its pool never changes.
+    const finished = { ...(JSON.parse(reply.data) as Omit<Job, 'pool'>), pool: job.pool };
+    const next = reply.next ? claimOf(reply.next, consumer, this.store, this.onProblem) : null;
+    return { job: finished, next };
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   GPU_JOBS_STREAM,
   IllegalTransitionError,
   JOBS_STREAM,
+  type Job,
   JobQueue,
   JobStore,
   jobKey,
@@ -136,6 +137,46 @@ describe('JobQueue', () => {
     expect(await redis.xlen(JOBS_STREAM)).toBe(1); // never XDEL'ed
   });
 
+  it('finishes a job and claims the next one in the same call, as a looping agent does', async () => {
+    await queue.ensureGroup();
+    const first = await queue.enqueue(newJob(1));
+    const cancelled = await queue.enqueue(newJob(2));
+    const second = await queue.enqueue(newJob(3));
+    await queue.requestCancel(cancelled.id);
+    const agent = agentQueue();
+    const claimed = (await agent.claim('a', 1_000))!;
+    expect(claimed.job.id).toBe(first.id);
+
+    // The cancelled job's entry comes next: it is ACKed and skipped, so no claim this time.
+    const one = await agent.finishAndClaimNext(claimed, { status: 'succeeded', exitCode: 0 });
+    expect(one.job?.status).toBe('succeeded');
+    expect(one.next).toBeNull();
+    expect((await store.get(cancelled.id))?.status).toBe('cancelled');
+
+    const again = (await agent.claim('a', 1_000))!;
+    expect(again.job.id).toBe(second.id);
+    const third = await queue.enqueue(newJob(4));
+    const two = await agent.finishAndClaimNext(again, { status: 'failed', exitCode: 1 });
+    expect(two.job).toMatchObject({ id: second.id, status: 'failed', exitCode: 1 });
+    expect(two.next).toMatchObject({ consumer: 'a', attempt: 1, job: { id: third.id, status: 'running' } });
+    expect(await store.get(third.id)).toMatchObject({ status: 'running', agent: 'a', attempts: 1 });
+    expect((await new LogStore(redis).read(third.id)).map((e) => e.line)).toEqual([
+      `[raibid] agent a picked up job ${third.id} (attempt 1 of 3)`,
+    ]);
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 1 });
+
+    const last = await agent.finishAndClaimNext(two.next!, { status: 'succeeded', exitCode: 0 });
+    expect(last).toMatchObject({ job: { id: third.id, status: 'succeeded' }, next: null });
+    expect(await groupInfo()).toEqual({ lag: 0, pending: 0 });
+    // A claim that is no longer ours finishes nothing and claims nothing.
+    await queue.enqueue(newJob(5));
+    expect(await agent.finishAndClaimNext(two.next!, { status: 'succeeded', exitCode: 0 })).toEqual({
+      job: null,
+      next: null,
+    });
+    expect(await groupInfo()).toEqual({ lag: 1, pending: 0 });
+  });
+
   it('reclaims a crashed consumer’s job, counts it in lag again, and another agent finishes it', async () => {
     await queue.ensureGroup();
     const job = await queue.enqueue(newJob());
@@ -249,7 +290,10 @@ describe('JobQueue', () => {
     expect(await queue.release(claimed)).toBeNull();
   });
 
-  it('runs 200 jobs through 8 concurrent consumers exactly once each', async () => {
+  it.each([
+    ['finish, then claim', false],
+    ['finishAndClaimNext', true],
+  ])('runs 200 jobs through 8 concurrent consumers exactly once each (%s)', async (_, together) => {
     await queue.ensureGroup();
     const ids = new Set<string>();
     for (let i = 0; i < 200; i++) ids.add((await queue.enqueue(newJob(i))).id);
@@ -257,11 +301,17 @@ describe('JobQueue', () => {
     await Promise.all(
       Array.from({ length: 8 }, async (_, n) => {
         const q = agentQueue();
+        let next: ClaimedJob | null = null;
         for (;;) {
-          const claimed: ClaimedJob | null = await q.claim(`worker-${n}`, 200);
+          const claimed: ClaimedJob | null = next ?? (await q.claim(`worker-${n}`, 200));
           if (!claimed) return;
           ran.push(claimed.job.id);
-          expect(await q.finish(claimed, { status: 'succeeded', exitCode: 0 })).not.toBeNull();
+          const outcome = { status: 'succeeded', exitCode: 0 } as const;
+          const done: { job: Job | null; next: ClaimedJob | null } = together
+            ? await q.finishAndClaimNext(claimed, outcome)
+            : { job: await q.finish(claimed, outcome), next: null };
+          expect(done.job).not.toBeNull();
+          next = done.next;
         }
       }),
     );
