@@ -3,9 +3,7 @@ import type { LogLine, LogStore, LogStream } from '@raibid/common';
 export interface JobLogOptions {
   logs: LogStore;
   jobId: string;
-  /** Longest a line waits before it is written. */
-  flushMs?: number;
-  /** A batch this large is written at once. */
+  /** Most lines in one write; more lines waiting go out in further writes, in order. */
   maxBatch?: number;
   /**
    * Most characters of output held while Redis is unreachable (writes wait for it);
@@ -22,23 +20,28 @@ export interface JobLogOptions {
 const DEFAULT_MAX_BUFFERED_CHARS = 4 * 1024 * 1024;
 
 /**
- * A job's log as the agent writes it: lines are batched (written every `flushMs`
- * or every `maxBatch` lines, in order) so output reaches followers quickly without
- * one Redis call per line. Masking and the size cap are applied by the LogStore;
- * once it reports the cap reached, further output lines are dropped here already.
- * While Redis is unreachable the writes wait for it and lines queue up behind them,
- * up to `maxBufferedChars`.
+ * A job's log as the agent writes it. A line is written as soon as no write is in flight
+ * (the lines of one turn of the event loop go together); lines added while a write is in
+ * flight wait for it and go out together when it ends, up to `maxBatch` per write, in order.
+ * So a quiet log reaches followers within one Redis round trip, and a busy one costs one
+ * Redis call per round trip rather than one per line: writes adapt to how fast Redis answers.
+ * Masking and the size cap are applied by the LogStore; once it reports the cap reached,
+ * further output lines are dropped here already. While Redis is unreachable the writes wait
+ * for it and lines queue up behind them, up to `maxBufferedChars`.
  */
 export class JobLog {
-  private readonly flushMs: number;
   private readonly maxBatch: number;
   private readonly maxBufferedChars: number;
+  /** Lines added and not yet handed to a write, oldest first. */
   private batch: LogLine[] = [];
   /** Characters of lines added and not yet written (or given up on). */
   private bufferedChars = 0;
   /** Output lines not kept because the buffer was full, not yet mentioned in the log. */
   private overflowed = 0;
-  private timer: NodeJS.Timeout | null = null;
+  /** The write of this turn's lines, due once the current callback returns. */
+  private due: NodeJS.Immediate | null = null;
+  /** Writes handed over and not finished; they run one at a time, in order. */
+  private writesPending = 0;
   private writing: Promise<void> = Promise.resolve();
   private capReached = false;
   /** Output lines not stored because of the cap. */
@@ -47,7 +50,6 @@ export class JobLog {
   private lost = 0;
 
   constructor(private readonly options: JobLogOptions) {
-    this.flushMs = options.flushMs ?? 100;
     this.maxBatch = options.maxBatch ?? 500;
     this.maxBufferedChars = options.maxBufferedChars ?? DEFAULT_MAX_BUFFERED_CHARS;
   }
@@ -89,48 +91,58 @@ export class JobLog {
     this.noteOverflow(); // before the first line kept after the buffer was full
     this.bufferedChars += entry.line.length;
     this.batch.push({ ...entry, ts: new Date().toISOString() });
-    if (this.batch.length >= this.maxBatch) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+    if (this.batch.length >= this.maxBatch) this.writeWaiting();
+    // setImmediate, not a write now: a chunk of output arrives as many lines in one callback.
+    else if (this.writesPending === 0) this.due ??= setImmediate(() => this.writeWaiting());
+    // Otherwise a write is in flight, and when it ends it writes these lines.
   }
 
   /** Writes everything added so far; resolves when it is stored. */
   flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
+    this.writeWaiting();
+    return this.writing;
+  }
+
+  /** Hands the lines waiting to a write, behind the one in flight. */
+  private writeWaiting(): void {
+    if (this.due) {
+      clearImmediate(this.due);
+      this.due = null;
     }
     this.noteOverflow();
-    if (this.batch.length > 0) {
-      const lines = this.batch;
-      const chars = lines.reduce((sum, entry) => sum + entry.line.length, 0);
-      this.batch = [];
-      this.writing = this.writing.then(async () => {
-        const notice: LogLine[] =
-          this.lost === 0
-            ? []
-            : [
-                {
-                  stream: 'system',
-                  step: null,
-                  line: `[raibid] ${this.lost} log line(s) before this one could not be stored: Redis was unreachable`,
-                  ts: new Date().toISOString(),
-                },
-              ];
-        try {
-          const { dropped } = await this.options.logs.append(this.options.jobId, [...notice, ...lines]);
-          this.lost = 0;
-          if (dropped > 0) {
-            this.capReached = true;
-            this.dropped += dropped;
-          }
-        } catch (error) {
-          this.lost += lines.length;
-          this.options.onError(error, lines.length);
-        } finally {
-          this.bufferedChars -= chars;
+    if (this.batch.length === 0) return;
+    const lines = this.batch;
+    const chars = lines.reduce((sum, entry) => sum + entry.line.length, 0);
+    this.batch = [];
+    this.writesPending++;
+    this.writing = this.writing.then(async () => {
+      const notice: LogLine[] =
+        this.lost === 0
+          ? []
+          : [
+              {
+                stream: 'system',
+                step: null,
+                line: `[raibid] ${this.lost} log line(s) before this one could not be stored: Redis was unreachable`,
+                ts: new Date().toISOString(),
+              },
+            ];
+      try {
+        const { dropped } = await this.options.logs.append(this.options.jobId, [...notice, ...lines]);
+        this.lost = 0;
+        if (dropped > 0) {
+          this.capReached = true;
+          this.dropped += dropped;
         }
-      });
-    }
-    return this.writing;
+      } catch (error) {
+        this.lost += lines.length;
+        this.options.onError(error, lines.length);
+      } finally {
+        this.bufferedChars -= chars;
+        this.writesPending--;
+      }
+      // The lines that waited for this write go out now, as one batch.
+      if (this.writesPending === 0) this.writeWaiting();
+    });
   }
 }

@@ -1,6 +1,6 @@
 import { createRedis, LogStore } from '@raibid/common';
 import { startRedis, type TestRedis, waitFor } from '@raibid/common/testing';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { JobLog } from '../src/job-log.js';
 
 let redis: TestRedis;
@@ -23,13 +23,85 @@ function countingStore(options: ConstructorParameters<typeof LogStore>[1] = {}) 
   return { store, calls };
 }
 
+/**
+ * A LogStore whose writes wait until the test lets them through (`release`), so a test
+ * can look at what is written while a write is in flight without timing anything.
+ */
+function gatedStore() {
+  const store = new LogStore(redis.client());
+  const writes: string[][] = [];
+  const gates: (() => void)[] = [];
+  const append = store.append.bind(store);
+  store.append = async (jobId, lines) => {
+    writes.push(lines.map((entry) => entry.line));
+    await new Promise<void>((resolve) => gates.push(resolve));
+    return append(jobId, lines);
+  };
+  return {
+    store,
+    writes,
+    /** Lets the oldest waiting write go to Redis. */
+    release: () => gates.shift()!(),
+  };
+}
+
+/** One turn of the event loop: what `setImmediate` was asked to do has run. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 describe('JobLog', () => {
+  it('writes a line in the next turn of the event loop, with no timer', async () => {
+    // Timers do not run here: a log that waited for one would never write.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { store, writes, release } = gatedStore();
+    const log = new JobLog({ logs: store, jobId: 'at-once', onError: (e) => expect.fail(String(e)) });
+    log.output('stdout', 'build', 'one');
+    log.output('stdout', 'build', 'two'); // the same callback: the same write
+    expect(writes).toEqual([]);
+    await nextTurn();
+    expect(writes).toEqual([['one', 'two']]);
+    release();
+    await log.flush();
+    expect((await store.read('at-once')).map((e) => e.line)).toEqual(['one', 'two']);
+  });
+
+  it('batches the lines that arrive during a write behind it, up to maxBatch per write, in order', async () => {
+    const { store, writes, release } = gatedStore();
+    const log = new JobLog({
+      logs: store,
+      jobId: 'behind',
+      maxBatch: 3,
+      onError: (e) => expect.fail(String(e)),
+    });
+    log.output('stdout', null, 'a');
+    await nextTurn();
+    expect(writes).toEqual([['a']]); // in flight
+
+    for (const line of ['b', 'c']) log.output('stdout', null, line);
+    await nextTurn();
+    expect(writes).toEqual([['a']]); // b and c wait for the write in flight
+    for (const line of ['d', 'e', 'f']) log.output('stdout', null, line);
+    expect(writes).toEqual([['a']]); // a full batch (b, c, d) is queued behind it, e and f wait
+
+    release();
+    await vi.waitFor(() => expect(writes).toHaveLength(2));
+    expect(writes[1]).toEqual(['b', 'c', 'd']);
+    release();
+    await vi.waitFor(() => expect(writes).toHaveLength(3));
+    expect(writes[2]).toEqual(['e', 'f']); // sent as soon as the writes before them ended
+    release();
+    await log.flush();
+    expect(writes).toHaveLength(3);
+    expect((await store.read('behind')).map((e) => e.line)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  });
+
   it('stores a line soon without being asked to flush', async () => {
     const { store } = countingStore();
     const log = new JobLog({
       logs: store,
       jobId: 'soon',
-      flushMs: 50,
       onError: (e) => expect.fail(String(e)),
     });
     log.output('stdout', 'build', 'hello');
