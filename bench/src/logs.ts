@@ -81,7 +81,7 @@ export async function logFlood(
 }
 
 /**
- * Steady output: the agent's own JobLog (a write as soon as none is in flight) gets
+ * Steady output: the agent's own JobLog (a write as soon as none is in flight, 10 ms apart at least) gets
  * `steadyRate` lines/s, each carrying the time it was printed; latency is printed → received
  * by the SSE client. `writes` counts JobLog's Redis writes and the seconds they took place in.
  */

@@ -5,6 +5,8 @@ export interface JobLogOptions {
   jobId: string;
   /** Most lines in one write; more lines waiting go out in further writes, in order. */
   maxBatch?: number;
+  /** Least time between the starts of two writes (a full batch does not wait for it). */
+  minWriteIntervalMs?: number;
   /**
    * Most characters of output held while Redis is unreachable (writes wait for it);
    * output beyond is not stored, and a notice in the log says how many lines.
@@ -18,13 +20,15 @@ export interface JobLogOptions {
 }
 
 const DEFAULT_MAX_BUFFERED_CHARS = 4 * 1024 * 1024;
+const DEFAULT_MIN_WRITE_INTERVAL_MS = 10;
 
 /**
  * A job's log as the agent writes it. A line is written as soon as no write is in flight
- * (the lines of one turn of the event loop go together); lines added while a write is in
- * flight wait for it and go out together when it ends, up to `maxBatch` per write, in order.
- * So a quiet log reaches followers within one Redis round trip, and a busy one costs one
- * Redis call per round trip rather than one per line: writes adapt to how fast Redis answers.
+ * (the lines of one turn of the event loop go together), and at most every
+ * `minWriteIntervalMs`; lines added while a write is in flight wait for it and go out
+ * together when it ends, up to `maxBatch` per write, in order. So a quiet log reaches
+ * followers within one Redis round trip, and a busy one costs a Redis call per round trip
+ * or per interval, whichever is longer, rather than one per line.
  * Masking and the size cap are applied by the LogStore; once it reports the cap reached,
  * further output lines are dropped here already. While Redis is unreachable the writes wait
  * for it and lines queue up behind them, up to `maxBufferedChars`.
@@ -32,14 +36,17 @@ const DEFAULT_MAX_BUFFERED_CHARS = 4 * 1024 * 1024;
 export class JobLog {
   private readonly maxBatch: number;
   private readonly maxBufferedChars: number;
+  private readonly minWriteIntervalMs: number;
   /** Lines added and not yet handed to a write, oldest first. */
   private batch: LogLine[] = [];
   /** Characters of lines added and not yet written (or given up on). */
   private bufferedChars = 0;
   /** Output lines not kept because the buffer was full, not yet mentioned in the log. */
   private overflowed = 0;
-  /** The write of this turn's lines, due once the current callback returns. */
-  private due: NodeJS.Immediate | null = null;
+  /** The write of the lines waiting, when it is due: after this callback, or after the interval. */
+  private due: { cancel(): void } | null = null;
+  /** When (performance.now()) the last write was handed over. */
+  private lastWriteAt = Number.NEGATIVE_INFINITY;
   /** Writes handed over and not finished; they run one at a time, in order. */
   private writesPending = 0;
   private writing: Promise<void> = Promise.resolve();
@@ -52,6 +59,7 @@ export class JobLog {
   constructor(private readonly options: JobLogOptions) {
     this.maxBatch = options.maxBatch ?? 500;
     this.maxBufferedChars = options.maxBufferedChars ?? DEFAULT_MAX_BUFFERED_CHARS;
+    this.minWriteIntervalMs = options.minWriteIntervalMs ?? DEFAULT_MIN_WRITE_INTERVAL_MS;
   }
 
   get truncated(): boolean {
@@ -92,9 +100,25 @@ export class JobLog {
     this.bufferedChars += entry.line.length;
     this.batch.push({ ...entry, ts: new Date().toISOString() });
     if (this.batch.length >= this.maxBatch) this.writeWaiting();
-    // setImmediate, not a write now: a chunk of output arrives as many lines in one callback.
-    else if (this.writesPending === 0) this.due ??= setImmediate(() => this.writeWaiting());
+    else if (this.writesPending === 0) this.scheduleWrite();
     // Otherwise a write is in flight, and when it ends it writes these lines.
+  }
+
+  /**
+   * Writes the lines waiting after this callback (a chunk of output arrives as many lines
+   * in one callback), or, within `minWriteIntervalMs` of the last write, once that has passed:
+   * a program printing line by line would otherwise cost a Redis call per line.
+   */
+  private scheduleWrite(): void {
+    if (this.due) return;
+    const wait = this.lastWriteAt + this.minWriteIntervalMs - performance.now();
+    if (wait <= 0) {
+      const immediate = setImmediate(() => this.writeWaiting());
+      this.due = { cancel: () => clearImmediate(immediate) };
+    } else {
+      const timer = setTimeout(() => this.writeWaiting(), wait);
+      this.due = { cancel: () => clearTimeout(timer) };
+    }
   }
 
   /** Writes everything added so far; resolves when it is stored. */
@@ -105,15 +129,14 @@ export class JobLog {
 
   /** Hands the lines waiting to a write, behind the one in flight. */
   private writeWaiting(): void {
-    if (this.due) {
-      clearImmediate(this.due);
-      this.due = null;
-    }
+    this.due?.cancel();
+    this.due = null;
     this.noteOverflow();
     if (this.batch.length === 0) return;
     const lines = this.batch;
     const chars = lines.reduce((sum, entry) => sum + entry.line.length, 0);
     this.batch = [];
+    this.lastWriteAt = performance.now();
     this.writesPending++;
     this.writing = this.writing.then(async () => {
       const notice: LogLine[] =
@@ -141,8 +164,8 @@ export class JobLog {
         this.bufferedChars -= chars;
         this.writesPending--;
       }
-      // The lines that waited for this write go out now, as one batch.
-      if (this.writesPending === 0) this.writeWaiting();
+      // The lines that waited for this write go out next, as one batch.
+      if (this.writesPending === 0 && this.batch.length > 0) this.scheduleWrite();
     });
   }
 }

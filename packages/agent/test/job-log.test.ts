@@ -30,18 +30,26 @@ function countingStore(options: ConstructorParameters<typeof LogStore>[1] = {}) 
 function gatedStore() {
   const store = new LogStore(redis.client());
   const writes: string[][] = [];
-  const gates: (() => void)[] = [];
+  const gates: { open(): void; stored: Promise<unknown> }[] = [];
   const append = store.append.bind(store);
-  store.append = async (jobId, lines) => {
+  store.append = (jobId, lines) => {
     writes.push(lines.map((entry) => entry.line));
-    await new Promise<void>((resolve) => gates.push(resolve));
-    return append(jobId, lines);
+    let open = () => {};
+    const stored = new Promise<void>((resolve) => {
+      open = resolve;
+    }).then(() => append(jobId, lines));
+    gates.push({ open, stored });
+    return stored as ReturnType<LogStore['append']>;
   };
   return {
     store,
     writes,
-    /** Lets the oldest waiting write go to Redis. */
-    release: () => gates.shift()!(),
+    /** Lets the oldest waiting write go to Redis; resolves once it is stored. */
+    release: async () => {
+      const gate = gates.shift()!;
+      gate.open();
+      await gate.stored;
+    },
   };
 }
 
@@ -62,9 +70,44 @@ describe('JobLog', () => {
     expect(writes).toEqual([]);
     await nextTurn();
     expect(writes).toEqual([['one', 'two']]);
-    release();
+    await release();
     await log.flush();
     expect((await store.read('at-once')).map((e) => e.line)).toEqual(['one', 'two']);
+  });
+
+  it('starts writes at least minWriteIntervalMs apart: a line printed sooner waits for the interval', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { store, writes, release } = gatedStore();
+    const log = new JobLog({
+      logs: store,
+      jobId: 'spaced',
+      minWriteIntervalMs: 20,
+      onError: (e) => expect.fail(String(e)),
+    });
+    log.output('stdout', null, 'a');
+    await nextTurn();
+    await release();
+    log.output('stdout', null, 'b'); // no write in flight, but the last one started just now
+    await nextTurn();
+    expect(writes).toEqual([['a']]);
+    vi.advanceTimersByTime(19);
+    await nextTurn();
+    expect(writes).toEqual([['a']]);
+    vi.advanceTimersByTime(1);
+    await nextTurn();
+    expect(writes).toEqual([['a'], ['b']]);
+    await release();
+
+    vi.advanceTimersByTime(20); // a line after a quiet interval goes out in the next turn
+    log.output('stdout', null, 'c');
+    await nextTurn();
+    expect(writes).toEqual([['a'], ['b'], ['c']]);
+    await release();
+    await log.flush();
+    expect((await store.read('spaced')).map((e) => e.line)).toEqual(['a', 'b', 'c']);
   });
 
   it('batches the lines that arrive during a write behind it, up to maxBatch per write, in order', async () => {
@@ -85,13 +128,13 @@ describe('JobLog', () => {
     for (const line of ['d', 'e', 'f']) log.output('stdout', null, line);
     expect(writes).toEqual([['a']]); // a full batch (b, c, d) is queued behind it, e and f wait
 
-    release();
+    await release();
     await vi.waitFor(() => expect(writes).toHaveLength(2));
     expect(writes[1]).toEqual(['b', 'c', 'd']);
-    release();
+    await release();
     await vi.waitFor(() => expect(writes).toHaveLength(3));
-    expect(writes[2]).toEqual(['e', 'f']); // sent as soon as the writes before them ended
-    release();
+    expect(writes[2]).toEqual(['e', 'f']); // sent once the writes before them ended
+    await release();
     await log.flush();
     expect(writes).toHaveLength(3);
     expect((await store.read('behind')).map((e) => e.line)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
