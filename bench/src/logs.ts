@@ -81,15 +81,23 @@ export async function logFlood(
 }
 
 /**
- * Steady output: the agent's own JobLog (100 ms flush) gets `steadyRate` lines/s, each
- * carrying the time it was printed; latency is printed → received by the SSE client.
+ * Steady output: the agent's own JobLog (a write as soon as none is in flight, 10 ms apart at least) gets
+ * `steadyRate` lines/s, each carrying the time it was printed; latency is printed → received
+ * by the SSE client. `writes` counts JobLog's Redis writes and the seconds they took place in.
  */
 export async function logLatency(
   targets: readonly Target[],
   redis: Redis,
   load: LogLoad,
-): Promise<Map<string, Totals>> {
+): Promise<{ results: Map<string, Totals>; writes: { calls: number; lines: number; seconds: number } }> {
   const logs = new LogStore(redis);
+  const writes = { calls: 0, lines: 0, seconds: 0 };
+  const append = logs.append.bind(logs);
+  logs.append = (jobId, lines) => {
+    writes.calls++;
+    writes.lines += lines.length;
+    return append(jobId, lines);
+  };
   const results = new Map<string, Totals>(targets.map((target) => [target.name, emptyTotals()]));
   const byName = new Map(targets.map((target) => [target.name, target]));
   await alternate([...byName.keys()], load.slices, async (name) => {
@@ -123,6 +131,7 @@ export async function logLatency(
     await follow.until(total);
     const ended = now();
     follow.close();
+    writes.seconds += (ended - started) / 1000;
     const totals = results.get(name)!;
     totals.ops += total;
     totals.seconds += (ended - started) / 1000;
@@ -130,5 +139,5 @@ export async function logLatency(
     totals.p50.push(quantile(latencies, 0.5));
     totals.p99.push(quantile(latencies, 0.99));
   });
-  return results;
+  return { results, writes };
 }

@@ -102,14 +102,11 @@ try {
       notes.push(`SSE follower, flood: ${name} read from Redis again with XRANGE ${calls} times`);
     }
     progress('log latency at 2k lines/s');
-    rows.push(
-      ...compare(
-        'SSE follower, 2k lines/s',
-        'line',
-        'server',
-        await logLatency([ours!, before!], client, load),
-        before!.name,
-      ),
+    const steady = await logLatency([ours!, before!], client, load);
+    rows.push(...compare('SSE follower, 2k lines/s', 'line', 'server', steady.results, before!.name));
+    const { calls, lines, seconds: writing } = steady.writes;
+    notes.push(
+      `SSE follower, 2k lines/s: the agent's JobLog wrote to Redis ${Math.round(calls / writing)} times/s, ${(lines / calls).toFixed(1)} lines per write`,
     );
   }
 

@@ -1,6 +1,6 @@
 import { createRedis, LogStore } from '@raibid/common';
 import { startRedis, type TestRedis, waitFor } from '@raibid/common/testing';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { JobLog } from '../src/job-log.js';
 
 let redis: TestRedis;
@@ -23,13 +23,128 @@ function countingStore(options: ConstructorParameters<typeof LogStore>[1] = {}) 
   return { store, calls };
 }
 
+/**
+ * A LogStore whose writes wait until the test lets them through (`release`), so a test
+ * can look at what is written while a write is in flight without timing anything.
+ */
+function gatedStore() {
+  const store = new LogStore(redis.client());
+  const writes: string[][] = [];
+  const gates: { open(): void; stored: Promise<unknown> }[] = [];
+  const append = store.append.bind(store);
+  store.append = (jobId, lines) => {
+    writes.push(lines.map((entry) => entry.line));
+    let open = () => {};
+    const stored = new Promise<void>((resolve) => {
+      open = resolve;
+    }).then(() => append(jobId, lines));
+    gates.push({ open, stored });
+    return stored as ReturnType<LogStore['append']>;
+  };
+  return {
+    store,
+    writes,
+    /** Lets the oldest waiting write go to Redis; resolves once it is stored. */
+    release: async () => {
+      const gate = gates.shift()!;
+      gate.open();
+      await gate.stored;
+    },
+  };
+}
+
+/** One turn of the event loop: what `setImmediate` was asked to do has run. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 describe('JobLog', () => {
+  it('writes a line in the next turn of the event loop, with no timer', async () => {
+    // Timers do not run here: a log that waited for one would never write.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { store, writes, release } = gatedStore();
+    const log = new JobLog({ logs: store, jobId: 'at-once', onError: (e) => expect.fail(String(e)) });
+    log.output('stdout', 'build', 'one');
+    log.output('stdout', 'build', 'two'); // the same callback: the same write
+    expect(writes).toEqual([]);
+    await nextTurn();
+    expect(writes).toEqual([['one', 'two']]);
+    await release();
+    await log.flush();
+    expect((await store.read('at-once')).map((e) => e.line)).toEqual(['one', 'two']);
+  });
+
+  it('starts writes at least minWriteIntervalMs apart: a line printed sooner waits for the interval', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { store, writes, release } = gatedStore();
+    const log = new JobLog({
+      logs: store,
+      jobId: 'spaced',
+      minWriteIntervalMs: 20,
+      onError: (e) => expect.fail(String(e)),
+    });
+    log.output('stdout', null, 'a');
+    await nextTurn();
+    await release();
+    log.output('stdout', null, 'b'); // no write in flight, but the last one started just now
+    await nextTurn();
+    expect(writes).toEqual([['a']]);
+    vi.advanceTimersByTime(19);
+    await nextTurn();
+    expect(writes).toEqual([['a']]);
+    vi.advanceTimersByTime(1);
+    await nextTurn();
+    expect(writes).toEqual([['a'], ['b']]);
+    await release();
+
+    vi.advanceTimersByTime(20); // a line after a quiet interval goes out in the next turn
+    log.output('stdout', null, 'c');
+    await nextTurn();
+    expect(writes).toEqual([['a'], ['b'], ['c']]);
+    await release();
+    await log.flush();
+    expect((await store.read('spaced')).map((e) => e.line)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('batches the lines that arrive during a write behind it, up to maxBatch per write, in order', async () => {
+    const { store, writes, release } = gatedStore();
+    const log = new JobLog({
+      logs: store,
+      jobId: 'behind',
+      maxBatch: 3,
+      onError: (e) => expect.fail(String(e)),
+    });
+    log.output('stdout', null, 'a');
+    await nextTurn();
+    expect(writes).toEqual([['a']]); // in flight
+
+    for (const line of ['b', 'c']) log.output('stdout', null, line);
+    await nextTurn();
+    expect(writes).toEqual([['a']]); // b and c wait for the write in flight
+    for (const line of ['d', 'e', 'f']) log.output('stdout', null, line);
+    expect(writes).toEqual([['a']]); // a full batch (b, c, d) is queued behind it, e and f wait
+
+    await release();
+    await vi.waitFor(() => expect(writes).toHaveLength(2));
+    expect(writes[1]).toEqual(['b', 'c', 'd']);
+    await release();
+    await vi.waitFor(() => expect(writes).toHaveLength(3));
+    expect(writes[2]).toEqual(['e', 'f']); // sent once the writes before them ended
+    await release();
+    await log.flush();
+    expect(writes).toHaveLength(3);
+    expect((await store.read('behind')).map((e) => e.line)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  });
+
   it('stores a line soon without being asked to flush', async () => {
     const { store } = countingStore();
     const log = new JobLog({
       logs: store,
       jobId: 'soon',
-      flushMs: 50,
       onError: (e) => expect.fail(String(e)),
     });
     log.output('stdout', 'build', 'hello');

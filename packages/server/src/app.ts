@@ -17,6 +17,7 @@ import {
 import { trackConnections } from './connections.js';
 import type { ServerDeps } from './deps.js';
 import { ApiError, frameworkErrorHandler, installErrorHandling } from './errors.js';
+import { healthFastPathServer } from './health-fast-path.js';
 import { lazyRequestLogger } from './request-logger.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
@@ -57,6 +58,12 @@ export interface BuildServerOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/** A caller's X-Request-Id when it is safe to log; otherwise a fresh one. */
+function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
 /**
  * Routes of probes and scrapes: Kubernetes asks every few seconds, so a log line each is
  * noise (and, at load, the larger part of a request's cost). Failures on them are logged.
@@ -73,7 +80,15 @@ export function buildServer(
   deps: ServerDeps,
   options: BuildServerOptions = {},
 ): RaibidApp {
+  /** Set when close() begins: requests that still arrive are refused (onRequest below). */
+  let closing = false;
   const app = Fastify({
+    // GET and HEAD /health are answered before fastify routes them (health-fast-path.ts).
+    serverFactory: healthFastPathServer({
+      isClosing: () => closing,
+      requestId: requestIdOf,
+      observe: (method, status, seconds) => deps.metrics.observeHttp(method, '/health', status, seconds),
+    }),
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
     frameworkErrors: frameworkErrorHandler,
@@ -82,12 +97,8 @@ export function buildServer(
     childLoggerFactory: lazyRequestLogger,
     // fastify's own 503 while closing has a body of its own shape; ours is below.
     return503OnClosing: false,
-    // A caller's X-Request-Id is kept when it is safe to log; otherwise a fresh one.
     requestIdHeader: false,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: requestIdOf,
   }).withTypeProvider<ZodTypeProvider>();
 
   // Bodies are JSON only: fastify's default text/plain parser would hand JSON sent as
@@ -102,7 +113,6 @@ export function buildServer(
   // as their last response ends, so close() never waits for an idle client.
   const connections = trackConnections(app.server);
   let idleSweep: NodeJS.Timeout | null = null;
-  let closing = false;
 
   // The hooks on every request take `done` rather than being async: no promise per request.
   app.addHook('onRequest', (request, reply, done) => {

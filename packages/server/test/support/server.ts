@@ -28,6 +28,8 @@ export interface TestServerOptions {
   app?: BuildServerOptions;
   /** Where log output goes (default: nowhere). */
   logLevel?: string;
+  /** Called on the app before it is ready (to add a hook a test observes). */
+  prepare?: (app: RaibidApp) => void;
 }
 
 /** The app against this file's Redis, optionally on a real 127.0.0.1 listener. */
@@ -50,6 +52,7 @@ export async function startTestServer(
   });
   await deps.queue.ensureGroup();
   const app = buildServer(config, deps, options.app);
+  options.prepare?.(app);
   let url = '';
   if (options.listen) {
     await app.listen({ host: '127.0.0.1', port: 0 });
