@@ -35,7 +35,7 @@ export const AGENT_IDLE_TIMEOUT_DEFAULT = '30s';
  * AGENT_IDLE_TIMEOUT of the agents of a ScaledJob that keeps warm agents (minReplicaCount > 0):
  * an idle warm agent that exited after 30 s would be replaced only at the next poll, every
  * 30 s, leaving no agent waiting for a poll interval plus a start each time. With an hour the
- * replacement happens once an hour. Tanka's `agent.warmIdleTimeout` is the same value.
+ * replacement happens once an hour. Tanka's `agent.warmIdleTimeoutSeconds` is the same value.
  */
 export const AGENT_IDLE_TIMEOUT_WARM = '1h';
 
