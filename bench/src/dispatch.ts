@@ -12,7 +12,7 @@ export type DispatchTarget = Omit<DevStackSettings, 'maxAgents'>;
 export interface DispatchLoad {
   /** Jobs per target. */
   jobs: number;
-  /** Seconds between two jobs of one target: uniform in [min, max]. */
+  /** Seconds between two jobs of one target: in [min, max], the sum of one uniform third per target. */
   spacing: { min: number; max: number };
   /** The ScaledJob's maxReplicaCount, high enough never to hold a job back. */
   maxAgents: number;

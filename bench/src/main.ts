@@ -190,7 +190,7 @@ console.log(
       ? `${slices} slices × ${seconds} s per target, alternated; p50/p99 are medians over slices\n`
       : '') +
     (dispatchRows.length > 0
-      ? `dispatch: one raibid dev per target, all at once; ${dispatchJobs} jobs per target, ${values.spacing} s apart (uniform), targets interleaved\n`
+      ? `dispatch: one raibid dev per target, all at once; ${dispatchJobs} jobs per target, ${values.spacing} s apart, targets interleaved\n`
       : ''),
 );
 if (rows.length > 0) console.log(renderTable(rows));
