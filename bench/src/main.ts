@@ -1,20 +1,34 @@
-// pnpm bench [health] [jobs] [logs] [queue] [--baseline <rev>] [--slices N] [--seconds S]
+// pnpm bench [health] [jobs] [logs] [queue] [dispatch] [--baseline <rev>] [--slices N] [--seconds S]
+//            [--jobs N] [--spacing MIN-MAX]
 // Side-by-side comparisons against peers measured in the same run (see README.md here).
+// `dispatch` takes about jobs × spacing (25 min by default), so it runs only when named.
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedis } from '@raibid/common/testing';
+import { type DispatchTarget, dispatchComparison } from './dispatch.js';
 import { loadTargets } from './http.js';
 import { logFlood, logLatency } from './logs.js';
 import { baselineTree, freePort, REPO_ROOT, startTarget, type Target } from './processes.js';
 import { queueComparison } from './queue.js';
-import { compare, type Row, renderTable } from './table.js';
+import { compare, type DispatchRow, type Row, renderDispatchTable, renderTable } from './table.js';
 
 /** "Ours before": the commit the performance work of issue 12 started from. */
 const DEFAULT_BASELINE = 'c57b28d';
-const COMPARISONS = ['health', 'jobs', 'logs', 'queue'] as const;
+const COMPARISONS = ['health', 'jobs', 'logs', 'queue', 'dispatch'] as const;
 type Comparison = (typeof COMPARISONS)[number];
+/** What `pnpm bench` alone runs: all but dispatch, which takes far longer. */
+const DEFAULT_COMPARISONS: readonly Comparison[] = ['health', 'jobs', 'logs', 'queue'];
+/**
+ * KEDA's default poll, ours, and ours with one warm agent (the ScaledJob's minReplicaCount).
+ * The first is the reference of the ratios.
+ */
+const DISPATCH_TARGETS: readonly DispatchTarget[] = [
+  { name: 'poll 30 s (KEDA default)', pollingInterval: '30s', warmAgents: 0 },
+  { name: 'poll 5 s (raibid)', pollingInterval: '5s', warmAgents: 0 },
+  { name: 'poll 5 s + 1 warm agent', pollingInterval: '5s', warmAgents: 1 },
+];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -22,6 +36,8 @@ const { values, positionals } = parseArgs({
     baseline: { type: 'string', default: DEFAULT_BASELINE },
     slices: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '3' },
+    jobs: { type: 'string', default: '100' },
+    spacing: { type: 'string', default: '10-20' },
   },
 });
 for (const name of positionals) {
@@ -29,9 +45,20 @@ for (const name of positionals) {
     throw new Error(`unknown comparison "${name}"; pick from ${COMPARISONS.join(', ')}`);
   }
 }
-const selected = new Set<Comparison>(positionals.length ? (positionals as Comparison[]) : COMPARISONS);
+const selected = new Set<Comparison>(
+  positionals.length ? (positionals as Comparison[]) : DEFAULT_COMPARISONS,
+);
 const slices = Number(values.slices);
 const seconds = Number(values.seconds);
+const dispatchJobs = Number(values.jobs);
+const spacingMatch = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(values.spacing);
+if (!Number.isInteger(dispatchJobs) || dispatchJobs < 1)
+  throw new Error(`--jobs must be a count, not "${values.jobs}"`);
+if (!spacingMatch || Number(spacingMatch[1]) > Number(spacingMatch[2])) {
+  throw new Error(`--spacing must be MIN-MAX in seconds, such as 10-20, not "${values.spacing}"`);
+}
+const spacing = { min: Number(spacingMatch[1]), max: Number(spacingMatch[2]) };
+const dispatchRows: DispatchRow[] = [];
 const token = 'bench-token';
 
 const rows: Row[] = [];
@@ -123,6 +150,20 @@ try {
       rows.push(...compare(`queue C=${consumers}`, 'job', 'bench+redis', results, 'BullMQ'));
     }
   }
+
+  if (selected.has('dispatch')) {
+    progress(`dispatch: ${dispatchJobs} jobs per target, ${values.spacing} s apart`);
+    const results = await dispatchComparison(
+      DISPATCH_TARGETS,
+      // maxReplicaCount 8: at 30 s polls and 10 s spacing about 3 jobs wait at once, so the cap never holds one back.
+      { jobs: dispatchJobs, spacing, maxAgents: 8 },
+      progress,
+    );
+    for (const [target, result] of results) {
+      dispatchRows.push({ target, ...result, failed: result.failures.length });
+      for (const failure of result.failures) notes.push(`dispatch, ${target}: ${failure}`);
+    }
+  }
 } finally {
   for (const stop of stops.reverse()) await stop();
 }
@@ -142,7 +183,16 @@ console.log(
       .loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}\n` +
-    `${slices} slices × ${seconds} s per target, alternated; p50/p99 are medians over slices\n`,
+    (rows.length > 0
+      ? `${slices} slices × ${seconds} s per target, alternated; p50/p99 are medians over slices\n`
+      : '') +
+    (dispatchRows.length > 0
+      ? `dispatch: one raibid dev per target, all at once; ${dispatchJobs} jobs per target, ${values.spacing} s apart, targets interleaved\n`
+      : ''),
 );
-console.log(renderTable(rows));
+if (rows.length > 0) console.log(renderTable(rows));
+if (dispatchRows.length > 0) {
+  if (rows.length > 0) console.log('');
+  console.log(renderDispatchTable(dispatchRows, DISPATCH_TARGETS[0]!.name));
+}
 if (notes.length > 0) console.log(`\n${notes.join('\n')}`);

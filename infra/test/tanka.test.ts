@@ -95,11 +95,12 @@ const tk = tools.path.tk!;
 describe.skipIf(tools.skip)('tanka: the rendered environments', () => {
   const envs: Record<string, KubeObject[]> = {};
   beforeAll(async () => {
-    [envs.local, envs.cluster, envs.live, envs.max2, envs.gpu, envs.gpu2] = await Promise.all([
+    [envs.local, envs.cluster, envs.live, envs.max2, envs.warm1, envs.gpu, envs.gpu2] = await Promise.all([
       renderEnvironment(tk, 'local'),
       renderEnvironment(tk, 'cluster'),
       renderEnvironment(tk, 'local', ['--tla-code', 'liveUpdate=true']),
       renderEnvironment(tk, 'local', ['--tla-code', 'agentMaxReplicas=2']),
+      renderEnvironment(tk, 'local', ['--tla-code', 'agentWarmReplicas=1']),
       renderEnvironment(tk, 'local', ['--tla-code', 'gpu=true']),
       renderEnvironment(tk, 'local', ['--tla-code', 'gpu=true', '--tla-code', 'gpuSharedJobs=2']),
     ]);
@@ -206,6 +207,7 @@ describe.skipIf(tools.skip)('tanka: the rendered environments', () => {
         ]);
         expect(job.spec.pollingInterval).toBe(5);
         expect(job.spec.maxReplicaCount).toBe(8);
+        expect(job.spec.minReplicaCount).toBe(0); // scale to zero unless warm agents are asked for
         expect(job.spec.successfulJobsHistoryLimit).toBeLessThanOrEqual(10);
         expect(job.spec.failedJobsHistoryLimit).toBeLessThanOrEqual(10);
         const target = job.spec.jobTargetRef;
@@ -475,6 +477,31 @@ describe.skipIf(tools.skip)('tanka: the rendered environments', () => {
     expect(withMax(envs.max2!, 8)).toBe(withMax(envs.local!, 8));
   });
 
+  it('local with agentWarmReplicas=1 (tilt up -- --agent-warm=1): minReplicaCount 1, agents wait an hour, and the deadline counts that wait', () => {
+    const warm = find(envs.warm1!, 'ScaledJob', 'raibid-agent');
+    const cold = find(envs.local!, 'ScaledJob', 'raibid-agent');
+    expect(warm.spec.minReplicaCount).toBe(1);
+    const idleTimeout = (job: KubeObject) =>
+      job.spec.jobTargetRef.template.spec.containers[0].env.find(
+        (e: { name: string }) => e.name === 'AGENT_IDLE_TIMEOUT',
+      ).value;
+    expect(idleTimeout(warm)).toBe('3600s');
+    expect(warm.spec.jobTargetRef.activeDeadlineSeconds).toBe(
+      cold.spec.jobTargetRef.activeDeadlineSeconds + 3600,
+    );
+    expect(warm.spec.jobTargetRef.activeDeadlineSeconds).toBeGreaterThan(AGENT_WORST_CASE_SECONDS + 3600);
+    // Nothing else changes; the GPU pool stays at zero.
+    const asCold = (objects: KubeObject[]) =>
+      JSON.stringify(
+        objects.map((o) =>
+          o.kind === 'ScaledJob' && o.metadata.name === 'raibid-agent'
+            ? { ...o, spec: { ...o.spec, minReplicaCount: 0, jobTargetRef: cold.spec.jobTargetRef } }
+            : o,
+        ),
+      );
+    expect(asCold(envs.warm1!)).toBe(asCold(envs.local!));
+  });
+
   it('local with liveUpdate=true (the Tiltfile): only the server root filesystem becomes writable', () => {
     const live = find(envs.live!, 'Deployment', 'raibid-server');
     expect(live.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(false);
@@ -504,15 +531,17 @@ describe.skipIf(strict.skip)(
     let objects: KubeObject[];
     let cluster: KubeObject[];
     let gpu: KubeObject[];
+    let warm: KubeObject[];
     let scaledJobCrd: Crd;
     let helmChartCrd: Crd;
     let api: TestApiServer;
 
     beforeAll(async () => {
-      [objects, cluster, gpu] = await Promise.all([
+      [objects, cluster, gpu, warm] = await Promise.all([
         renderEnvironment(strict.path.tk!, 'local'),
         renderEnvironment(strict.path.tk!, 'cluster'),
         renderEnvironment(strict.path.tk!, 'local', ['--tla-code', 'gpu=true']),
+        renderEnvironment(strict.path.tk!, 'local', ['--tla-code', 'agentWarmReplicas=1']),
       ]);
       // The CRDs of exactly the KEDA the HelmChart installs.
       const kedaVersion = find(objects, 'HelmChart', 'keda').spec.version as string;
@@ -531,7 +560,7 @@ describe.skipIf(strict.skip)(
     });
 
     it('the ScaledJob and HelmCharts have no unknown field, wrong type or bad enum for their CRDs', () => {
-      for (const o of [...objects, ...cluster, ...gpu]) {
+      for (const o of [...objects, ...cluster, ...gpu, ...warm]) {
         const crd = o.kind === 'ScaledJob' ? scaledJobCrd : o.kind === 'HelmChart' ? helmChartCrd : undefined;
         if (crd)
           expect(schemaErrors(o, crdSchema(crd, o.apiVersion)), `${o.kind}/${o.metadata.name}`).toEqual([]);
@@ -561,6 +590,16 @@ describe.skipIf(strict.skip)(
         }
       });
     }
+
+    it('agentWarmReplicas=1: the API server accepts raibid-agent with minReplicaCount 1, and the Job KEDA makes from it (dryRun=All, Strict)', async () => {
+      const scaledJob = find(warm, 'ScaledJob', 'raibid-agent');
+      const accepted = await create(api, scaledJob, true);
+      expect(accepted.status, JSON.stringify(accepted.body.message)).toBe(201);
+      expect(accepted.body.spec.minReplicaCount).toBe(1);
+      const job = await create(api, jobOf(scaledJob), true);
+      expect(job.status, JSON.stringify(job.body.message)).toBe(201);
+      expect(job.body.spec.activeDeadlineSeconds).toBe(scaledJob.spec.jobTargetRef.activeDeadlineSeconds);
+    });
 
     it('gpu=true: the API server accepts the RuntimeClass, the device plugin HelmChart and raibid-agent-gpu (dryRun=All, Strict)', async () => {
       const added = gpu.filter((o) => GPU_OBJECTS.includes(key(o)));

@@ -425,6 +425,27 @@ describe.skipIf(tools.skip)('the Tiltfile, loaded by the real Tilt', () => {
       expect(scaledJob.spec.maxReplicaCount).toBe(3);
     });
 
+    it('--agent-warm keeps that many agents waiting: the ScaledJob minReplicaCount, with the warm idle timeout', async () => {
+      const agentJob = async (args: string[]) => {
+        const result = await load(await sandbox('healthy'), args);
+        return objects(manifest(result, 'agent')).find((o) => o.kind === 'ScaledJob');
+      };
+      const [warm, cold] = await Promise.all([agentJob(['--agent-warm=2']), agentJob([])]);
+      expect(warm.spec.minReplicaCount).toBe(2);
+      expect(cold.spec.minReplicaCount).toBe(0);
+      const idleTimeout = (job: typeof warm) =>
+        job.spec.jobTargetRef.template.spec.containers[0].env.find(
+          (e: { name: string }) => e.name === 'AGENT_IDLE_TIMEOUT',
+        ).value;
+      expect([idleTimeout(warm), idleTimeout(cold)]).toEqual(['3600s', '30s']);
+    });
+
+    it('--agent-warm refuses what is not a count', async () => {
+      const result = await tiltfileResult(await sandbox('healthy'), ['--agent-warm=-1']);
+      expect(result.code).toBe(5);
+      expect(result.stderr).toContain("--agent-warm must be a whole number, not '-1'");
+    });
+
     it('--agent-max refuses what is not a count', async () => {
       const result = await tiltfileResult(await sandbox('healthy'), ['--agent-max=lots']);
       expect(result.code).toBe(5);

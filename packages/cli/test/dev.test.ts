@@ -97,6 +97,10 @@ describe('raibid dev start-up errors', () => {
       code: 2,
       stderr: 'raibid: --max-gpu-agents must be a non-negative integer, got 1.5\n',
     });
+    expect(await runCli(['dev', '--warm-agents', '-2'])).toMatchObject({
+      code: 2,
+      stderr: 'raibid: --warm-agents must be a non-negative integer, got -2\n',
+    });
     expect(await runCli(['dev', '--polling-interval', 'soon'])).toMatchObject({
       code: 2,
       stderr: 'raibid: --polling-interval "soon" is not a duration such as 5s or 500ms\n',

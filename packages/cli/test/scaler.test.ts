@@ -124,6 +124,29 @@ describe('LocalScaler', () => {
     expect(scaler.alive[0]!.claimed).toBe(true);
   });
 
+  it('minReplicaCount 1 keeps one agent waiting on an empty queue, and replaces it only once it has exited', async () => {
+    const { scaler, log } = makeScaler({ minReplicaCount: 1 }, { FAKE_GO: '1' });
+    // Nothing queued: KEDA's executor tops up to minReplicaCount before any strategy.
+    const warm = await scaler.tick();
+    expect(warm).toMatchObject({ lag: 0, runningJobs: 0, started: ['agent-1'] });
+    expect(warm.decision).toMatchObject({ active: true, minReplicaCount: 1, jobs: 1 });
+    expect(log).toContain(
+      'lag 0, 0 running (0 not started) → starting 1 agent (accurate, max 4, min 1 kept waiting)',
+    );
+    expect((await scaler.tick()).started).toEqual([]);
+
+    // The job goes to the agent that was already waiting: no new agent for it.
+    await enqueue(1);
+    await waitFor('the warm agent to claim', async () => (await consumers()).get('test-agent-1') === 1);
+    expect(await scaler.tick()).toMatchObject({ lag: 0, runningJobs: 1, pendingJobs: 0, started: [] });
+
+    // KEDA counts Jobs, not idle agents: a busy warm agent is replaced after it exits, on the next poll.
+    await client.set('fake:release', '1');
+    await waitFor('the warm agent to be reaped', () => scaler.alive.length === 0);
+    await client.del('fake:release');
+    expect(await scaler.tick()).toMatchObject({ lag: 0, runningJobs: 0, started: ['agent-2'] });
+  });
+
   it('reads lag 0 without a stream and XLEN when the group is missing, as KEDA does', async () => {
     const { scaler } = makeScaler({});
     await client.del(JOBS_STREAM);

@@ -8,14 +8,15 @@ function(c) {
   local component = 'agent',
   local a = c.agent,
 
-  // One pool's ScaledJob; only the GPU pool's asks for the GPU.
-  local scaledJob(name, stream, maxReplicaCount, gpu=false) = {
+  // One pool's ScaledJob; only the GPU pool's asks for the GPU. With warm > 0 its agents wait
+  // warmIdleTimeoutSeconds for a job instead of idleTimeout (config.libsonnet).
+  local scaledJob(name, stream, maxReplicaCount, gpu=false, warm=0) = {
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledJob',
     metadata: u.metadata(c, name, component),
     spec: {
       pollingInterval: a.pollingInterval,
-      minReplicaCount: 0,
+      minReplicaCount: warm,
       maxReplicaCount: maxReplicaCount,
       successfulJobsHistoryLimit: a.successfulJobsHistoryLimit,
       failedJobsHistoryLimit: a.failedJobsHistoryLimit,
@@ -37,7 +38,7 @@ function(c) {
       jobTargetRef: {
         // The job's entry is consumed when the agent claims it: never run a Job's pod twice.
         backoffLimit: 0,
-        activeDeadlineSeconds: a.activeDeadlineSeconds,
+        activeDeadlineSeconds: a.activeDeadlineSeconds + (if warm > 0 then a.warmIdleTimeoutSeconds else 0),
         template: {
           metadata: { labels: u.labels(c, name, component) },
           spec: {
@@ -59,7 +60,7 @@ function(c) {
               imagePullPolicy: 'IfNotPresent',
               envFrom: [{ configMapRef: { name: 'raibid-config' } }],
               env: u.env({
-                AGENT_IDLE_TIMEOUT: a.idleTimeout,
+                AGENT_IDLE_TIMEOUT: if warm > 0 then '%ds' % a.warmIdleTimeoutSeconds else a.idleTimeout,
                 LOG_LEVEL: a.logLevel,
                 RAIBID_CACHE_DIR: '/cache',
                 RAIBID_WORK_DIR: '/work',
@@ -84,7 +85,7 @@ function(c) {
   },
 
   cachePvc: u.pvc(c, 'raibid-agent-cache', component, c.storage.agentCache, c.storage.agentCacheAccessMode),
-  scaledJob: scaledJob('raibid-agent', 'raibid:jobs', a.maxReplicaCount),
+  scaledJob: scaledJob('raibid-agent', 'raibid:jobs', a.maxReplicaCount, warm=a.warmReplicaCount),
   [if c.gpu.enabled then 'gpuScaledJob']:
     scaledJob('raibid-agent-gpu', 'raibid:jobs:gpu', c.gpu.sharedJobs, gpu=true),
 }

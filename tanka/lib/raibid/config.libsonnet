@@ -70,6 +70,16 @@
     activeDeadlineSeconds: (15 + 360 + 5 + 5) * 60,
     // A Job whose entry was taken by another agent exits 0 after this (a Complete Job, no retry).
     idleTimeout: '30s',
+    // Warm agents: the ScaledJob's minReplicaCount. KEDA keeps this many agent Jobs even with an
+    // empty queue, each already waiting on raibid:jobs, so a job starts without waiting for a
+    // poll and a pod start. KEDA counts Jobs, not idle agents: one that took a job is replaced
+    // on the first poll after it exits. 0: scale to zero (docs/scaling.md, "Warm agents").
+    warmReplicaCount: 0,
+    // With warm agents, the agents' AGENT_IDLE_TIMEOUT: a warm agent leaving after idleTimeout
+    // would be replaced at the next poll, a new pod every 35 s and no agent waiting for a poll
+    // and a pod start each time; with an hour, once an hour. Added to activeDeadlineSeconds,
+    // since the deadline counts the wait too. Equals AGENT_IDLE_TIMEOUT_WARM of `raibid dev`.
+    warmIdleTimeoutSeconds: 3600,
     successfulJobsHistoryLimit: 5,
     failedJobsHistoryLimit: 10,
     // Several nodes: prefer to put agents on different nodes (topology spread over hostnames).

@@ -28,3 +28,20 @@ export function agentBaseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   }
   return out;
 }
+
+/** How long a one-job agent waits for a job before it exits 0 (AGENT_IDLE_TIMEOUT). */
+export const AGENT_IDLE_TIMEOUT_DEFAULT = '30s';
+/**
+ * AGENT_IDLE_TIMEOUT of the agents of a ScaledJob that keeps warm agents (minReplicaCount > 0):
+ * an idle warm agent that exited after 30 s would be replaced only at the next poll, every
+ * 30 s, leaving no agent waiting for a poll interval plus a start each time. With an hour the
+ * replacement happens once an hour. Tanka's `agent.warmIdleTimeoutSeconds` is the same value.
+ */
+export const AGENT_IDLE_TIMEOUT_WARM = '1h';
+
+/** AGENT_IDLE_TIMEOUT for the stack's agents: the user's if set, else by whether agents are kept warm. */
+export function agentIdleTimeout(env: NodeJS.ProcessEnv, minReplicaCount: number): string {
+  return (
+    env.AGENT_IDLE_TIMEOUT || (minReplicaCount > 0 ? AGENT_IDLE_TIMEOUT_WARM : AGENT_IDLE_TIMEOUT_DEFAULT)
+  );
+}

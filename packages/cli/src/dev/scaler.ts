@@ -45,7 +45,10 @@ function isMissingKey(error: unknown): boolean {
  * `raibid:jobs:gpu`), counts the agents it started that
  * are still alive (running) and those of them that have not taken a job yet (pending), asks
  * `planScale` how many Jobs KEDA would create, and starts that many one-job agents. Exited agents are
- * reaped (forgotten, and their idle consumer removed from the group).
+ * reaped (forgotten, and their idle consumer removed from the group). With `minReplicaCount` > 0 it
+ * keeps that many agents alive on an empty queue (warm agents, waiting on the stream); like KEDA it
+ * counts agents, not idle ones, so a warm agent that took a job is replaced on the first poll after
+ * it exits.
  */
 export class LocalScaler {
   private readonly agents = new Map<string, ScaledAgent>();
@@ -131,7 +134,7 @@ export class LocalScaler {
     const situation = `lag ${lag}, ${runningJobs} running (${pendingJobs} not started)`;
     if (decision.jobs > 0) {
       this.report(
-        `${situation} → starting ${decision.jobs} agent${decision.jobs === 1 ? '' : 's'} (${spec.strategy}, max ${spec.maxReplicaCount})`,
+        `${situation} → starting ${decision.jobs} agent${decision.jobs === 1 ? '' : 's'} (${spec.strategy}, max ${spec.maxReplicaCount}${spec.minReplicaCount > 0 ? `, min ${spec.minReplicaCount} kept waiting` : ''})`,
       );
     } else if (lag > 0 && situation !== this.lastSituation) {
       const why =

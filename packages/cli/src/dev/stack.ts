@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createRedis } from '@raibid/common';
 import type { Redis } from 'ioredis';
 import type { OutputStream } from '../cli/io.js';
-import { agentBaseEnv } from './agent-env.js';
+import { agentBaseEnv, agentIdleTimeout } from './agent-env.js';
 import { StackError } from './errors.js';
 import { detectGpus, NoGpuNotice } from './gpu.js';
 import { StackOutput } from './output.js';
@@ -230,7 +230,10 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
           ...agentBaseEnv(options.env),
           REDIS_URL: redisUrl,
           HOSTNAME: consumer,
-          AGENT_IDLE_TIMEOUT: options.env.AGENT_IDLE_TIMEOUT || '30s',
+          AGENT_IDLE_TIMEOUT: agentIdleTimeout(
+            options.env,
+            (pool === 'gpu' ? options.gpuSpec : options.spec).minReplicaCount,
+          ),
           RAIBID_CACHE_DIR: cacheDir,
           RAIBID_WORK_DIR: workDir,
         },
@@ -309,6 +312,11 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     say(
       `  agents   up to ${spec.maxReplicaCount}, one job each; the scaler polls every ${spec.pollingIntervalMs / 1000}s (KEDA ScaledJob, ${spec.strategy})`,
     );
+    if (spec.minReplicaCount > 0) {
+      say(
+        `  warm     ${spec.minReplicaCount} agent${spec.minReplicaCount === 1 ? '' : 's'} kept waiting for a job (minReplicaCount; a busy one is replaced once it exits)`,
+      );
+    }
     say(`  GPU      ${gpuLine}`);
     say(
       `  auth     ${token ? 'RAIBID_API_TOKEN required for writes' : 'none (local stack: RAIBID_INSECURE_NO_AUTH=1)'}`,

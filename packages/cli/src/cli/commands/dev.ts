@@ -9,6 +9,7 @@ interface DevOptions {
   port?: string;
   metricsPort?: string;
   maxAgents?: string;
+  warmAgents?: string;
   maxGpuAgents?: string;
   pollingInterval?: string;
   dataDir?: string;
@@ -31,6 +32,10 @@ export function registerDev(program: Command, runtime: Runtime): void {
     .option('--metrics-port <port>', 'metrics port (default: $METRICS_PORT or 8081)')
     .option('--max-agents <n>', "most agents at once: the ScaledJob's maxReplicaCount (default 4)")
     .option(
+      '--warm-agents <n>',
+      "agents kept waiting for a job while the queue is empty: the ScaledJob's minReplicaCount (default 0)",
+    )
+    .option(
       '--max-gpu-agents <n>',
       "most GPU agents at once when nvidia-smi answers: raibid-agent-gpu's maxReplicaCount (default 1)",
     )
@@ -50,6 +55,7 @@ export function registerDev(program: Command, runtime: Runtime): void {
       const { env, stdout } = runtime.io;
 
       const maxAgents = options.maxAgents === undefined ? undefined : Number(options.maxAgents);
+      const warmAgents = options.warmAgents === undefined ? undefined : Number(options.warmAgents);
       let pollingIntervalMs: number | undefined;
       if (options.pollingInterval !== undefined) {
         pollingIntervalMs = parseDuration(options.pollingInterval) ?? Number.NaN;
@@ -63,12 +69,18 @@ export function registerDev(program: Command, runtime: Runtime): void {
       let gpuSpec: ReturnType<typeof resolveScaledJobSpec>;
       let flag = '--max-agents';
       try {
-        spec = resolveScaledJobSpec({ maxReplicaCount: maxAgents, pollingIntervalMs });
+        spec = resolveScaledJobSpec({
+          maxReplicaCount: maxAgents,
+          minReplicaCount: warmAgents,
+          pollingIntervalMs,
+        });
         flag = '--max-gpu-agents';
         gpuSpec = resolveScaledJobSpec({ maxReplicaCount: maxGpuAgents, pollingIntervalMs });
       } catch (error) {
         throw usageError(
-          error instanceof Error ? error.message.replace('maxReplicaCount', flag) : String(error),
+          error instanceof Error
+            ? error.message.replace('maxReplicaCount', flag).replace('minReplicaCount', '--warm-agents')
+            : String(error),
         );
       }
 
