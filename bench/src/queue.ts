@@ -30,11 +30,12 @@ async function produce(jobs: number, enqueue: (i: number) => Promise<unknown>): 
 }
 
 /**
- * Ours: the jobs are enqueued, then `consumers` looping agents (a connection each, as agent
- * pods have) claim a job (it becomes running), finish it succeeded and ACK it, claiming the
- * next in the same call, until all are done.
+ * Ours: the jobs are enqueued, then `consumers` agents (a connection each, as agent pods
+ * have) claim a job (it becomes running), finish it succeeded and ACK it, until all are done.
+ * A looping agent (`--loop`) claims the next job with the finish, as a BullMQ worker does;
+ * a one-job agent (a KEDA pod) claims and finishes in two calls.
  */
-async function runOurs(socket: string, load: QueueLoad): Promise<Run> {
+async function runOurs(socket: string, load: QueueLoad, looping: boolean): Promise<Run> {
   const control = new Redis({ path: socket });
   const queue = new JobQueue(control, new JobStore(control));
   await queue.ensureGroup();
@@ -55,8 +56,9 @@ async function runOurs(socket: string, load: QueueLoad): Promise<Run> {
       while (finished < load.jobs) {
         const claimed: ClaimedJob | null = next ?? (await agent.claim(`bench-agent-${i}`, 200));
         if (!claimed) continue;
-        // As a looping agent (and a BullMQ worker) does: the finish claims the next job.
-        next = (await agent.finishAndClaimNext(claimed, { status: 'succeeded', exitCode: 0 })).next;
+        const outcome = { status: 'succeeded', exitCode: 0 } as const;
+        if (looping) next = (await agent.finishAndClaimNext(claimed, outcome)).next;
+        else await agent.finish(claimed, outcome);
         if (++finished === load.jobs) allFinished = now();
         cycles.push(now() - last);
         last = now();
@@ -120,7 +122,11 @@ export async function queueComparison(
   flush: () => Promise<void>,
   load: QueueLoad,
 ): Promise<Map<string, Totals>> {
-  const runs = { 'raibid JobQueue': runOurs, BullMQ: runBullmq } as const;
+  const runs = {
+    'raibid, looping agents': (socket: string, load: QueueLoad) => runOurs(socket, load, true),
+    'raibid, one-job agents': (socket: string, load: QueueLoad) => runOurs(socket, load, false),
+    BullMQ: runBullmq,
+  } as const;
   const results = new Map<string, Totals>(Object.keys(runs).map((name) => [name, emptyTotals()]));
   await alternate(Object.keys(runs) as (keyof typeof runs)[], load.slices, async (name) => {
     await flush();
