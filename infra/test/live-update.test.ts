@@ -20,8 +20,9 @@ import { needTools, REPO_ROOT } from './support/tools.js';
 
 const tools = needTools('dockerd', 'docker', 'redis-server');
 
-const HEALTH_ROUTE = 'packages/server/src/routes/health.ts';
-const HEALTH_HANDLER = "async () => ({ status: 'ok' as const }),";
+/** What answers GET /health on the wire (before fastify routes it), and the line that answers. */
+const HEALTH_SOURCE = 'packages/server/src/health-fast-path.ts';
+const HEALTH_ANSWER = 'response.writeHead(200, [';
 const PACKAGES = ['common', 'server', 'agent', 'cli'];
 
 /** The headers of a 200 from /health, or undefined while the server does not answer. */
@@ -133,15 +134,12 @@ describe.skipIf(tools.skip)(
 
     it('an edit of a server source answers from the running container', async () => {
       const marker = randomBytes(8).toString('hex');
-      const route = path.join(copy!, HEALTH_ROUTE);
+      const route = path.join(copy!, HEALTH_SOURCE);
       const source = await readFile(route, 'utf8');
-      expect(source, `${HEALTH_ROUTE} changed: teach this test its /health handler`).toContain(
-        HEALTH_HANDLER,
+      expect(source, `${HEALTH_SOURCE} changed: teach this test how it answers /health`).toContain(
+        HEALTH_ANSWER,
       );
-      const edited = source.replace(
-        HEALTH_HANDLER,
-        `async (_request, reply) => { reply.header('x-live-update', '${marker}'); return { status: 'ok' as const }; },`,
-      );
+      const edited = source.replace(HEALTH_ANSWER, `${HEALTH_ANSWER}'x-live-update', '${marker}', `);
       const url = `http://127.0.0.1:${port}/health`;
       expect((await health(url))?.get('x-live-update')).toBeNull();
 
