@@ -17,7 +17,8 @@ export interface QueueStats {
  * not there on a stale one. The true lag is the number of entries after the group's
  * last-delivered id (entries are never XDEL'ed); when `lag` differs, this gives the
  * group its count back — entries added minus that number — with XGROUP SETID …
- * ENTRIESREAD, atomically, so no read can slip in between.
+ * ENTRIESREAD, atomically, so no read can slip in between. Counting reads every
+ * undelivered entry, so a number is only checked when ARGV[2] is '1' (once per Redis run).
  * Returns 1 when it repaired the group, 0 when there was nothing to repair.
  */
 const REPAIR_LAG_SCRIPT = `
@@ -29,6 +30,8 @@ end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   if field(group, 'name') == ARGV[1] then
+    -- A number is trusted unless asked to count (ARGV[2]): counting reads every waiting entry.
+    if ARGV[2] ~= '1' and field(group, 'lag') then return 0 end
     local lastId = field(group, 'last-delivered-id')
     local undelivered = #redis.call('XRANGE', KEYS[1], '(' .. lastId, '+')
     if field(group, 'lag') == undelivered then return 0 end
@@ -45,6 +48,9 @@ return 0
  * and readiness read or fix about it (lag, pending, trimming).
  */
 export class PoolGroups {
+  /** The Redis run (INFO server run_id) whose lag numbers repairLag has counted. */
+  private countedRun: string | null = null;
+
   constructor(
     private readonly redis: Redis,
     private readonly onProblem: (message: string, detail: Record<string, unknown>) => void,
@@ -103,10 +109,14 @@ export class PoolGroups {
 
   /** How long the Redis server has been up (INFO server's uptime_in_seconds), in ms. */
   async redisUptimeMs(): Promise<number> {
+    return Number(await this.serverInfo('uptime_in_seconds')) * 1_000;
+  }
+
+  private async serverInfo(field: 'uptime_in_seconds' | 'run_id'): Promise<string> {
     const info = await this.redis.info('server');
-    const seconds = /^uptime_in_seconds:(\d+)/m.exec(info)?.[1];
-    if (seconds === undefined) throw new Error('INFO server has no uptime_in_seconds; is this Redis 7+?');
-    return Number(seconds) * 1_000;
+    const value = new RegExp(`^${field}:(\\w+)`, 'm').exec(info)?.[1];
+    if (value === undefined) throw new Error(`INFO server has no ${field}; is this Redis 7+?`);
+    return value;
   }
 
   /** Lag and pending of a pool's agents group, from XINFO GROUPS (what KEDA reads). */
@@ -122,18 +132,25 @@ export class PoolGroups {
   }
 
   /**
-   * Makes every pool group's `lag` right again when Redis reports it as nil or stale
-   * (see REPAIR_LAG_SCRIPT). True when it repaired any.
+   * Makes every pool group's `lag` right again when Redis reports it as nil (every call)
+   * or stale (see REPAIR_LAG_SCRIPT). Only a replay leaves a number stale, so numbers are
+   * counted once per Redis run (a new run_id): counting every pass read the whole backlog
+   * each time and stalled Redis for everyone while thousands of jobs waited.
+   * True when it repaired any.
    */
   async repairLag(): Promise<boolean> {
+    const run = await this.serverInfo('run_id');
+    const count = run !== this.countedRun;
     let repaired = false;
     for (const pool of POOLS) {
       const reply = await (this.redis as unknown as GroupCommands).raibidRepairLag(
         jobsStream(pool),
         AGENTS_GROUP,
+        count ? '1' : '',
       );
       if (reply === 1) repaired = true;
     }
+    this.countedRun = run;
     return repaired;
   }
 

@@ -16,7 +16,7 @@ import {
   reapOnce,
 } from '../src/index.js';
 import { createLogger } from '../src/logger.js';
-import { startRedis, type TestRedis } from '../test/support/index.js';
+import { startRedis, type TestRedis, waitFor } from '../test/support/index.js';
 
 const newJob = (n = 0): NewJob => ({
   repo: { owner: 'alice', name: 'hello', cloneUrl: 'http://gitea.test/alice/hello.git' },
@@ -408,6 +408,34 @@ describe('JobQueue', () => {
     expect(await queue.repairLag()).toBe(false);
   });
 
+  it('counts a numeric lag once per Redis run: a new run (restart from the AOF) is counted again, passes in between read no backlog', async () => {
+    const aofRedis = await startRedis({ aof: true });
+    try {
+      const connection = aofRedis.client();
+      const q = new JobQueue(connection, new JobStore(connection));
+      await q.ensureGroup();
+      for (let i = 0; i < 3; i++) await q.enqueue(newJob(i));
+      await q.finish((await q.claim('a', 500))!, { status: 'succeeded' });
+      expect(await q.repairLag()).toBe(false); // counted: right
+      await connection.config('RESETSTAT');
+      expect(await q.repairLag()).toBe(false);
+      const stats = await connection.info('commandstats');
+      expect(stats).not.toMatch(/cmdstat_xrange:/); // the second pass read no entry
+
+      await aofRedis.down();
+      await aofRedis.up();
+      await waitFor('the connection back after the restart', async () => connection.status === 'ready');
+      // What a replay can leave: the read count behind what the group really read.
+      const [first] = await connection.xrange(JOBS_STREAM, '-', '+');
+      await connection.xgroup('SETID', JOBS_STREAM, AGENTS_GROUP, first![0], 'ENTRIESREAD', 0);
+      expect(await q.stats()).toEqual({ lag: 3, pending: 0 });
+      expect(await q.repairLag()).toBe(true); // a new run_id: counted again
+      expect(await q.stats()).toEqual({ lag: 2, pending: 0 });
+    } finally {
+      await aofRedis.stop();
+    }
+  });
+
   it('reports lag and pending like XINFO GROUPS, and trims only below what agents read', async () => {
     await queue.ensureGroup();
     for (let i = 0; i < 30; i++) await queue.enqueue(newJob(i));
@@ -469,10 +497,12 @@ describe('JobQueue pools', () => {
     expect((await gpuAgent.claim('gpu-2', 300))!.attempt).toBe(2);
 
     // A read count left stale (as an AOF replay can): the gpu group's lag says 2, none is waiting.
+    // A server that starts after the replay counts once (this queue already counted this run).
     const last = (await redis.xrange(GPU_JOBS_STREAM, '-', '+')).at(-1)!;
     await redis.xgroup('SETID', GPU_JOBS_STREAM, AGENTS_GROUP, last[0], 'ENTRIESREAD', 0);
     expect(await queue.stats('gpu')).toEqual({ lag: 2, pending: 1 });
-    expect(await queue.repairLag()).toBe(true);
+    expect(await queue.repairLag()).toBe(false);
+    expect(await new JobQueue(redis, store).repairLag()).toBe(true);
     expect(await queue.stats('gpu')).toEqual({ lag: 0, pending: 1 });
 
     for (let i = 0; i < 8; i++) await queue.enqueue({ ...newJob(i), pool: 'gpu' });
