@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { JobLog } from '@raibid/agent/src/job-log.js';
 import { LogStore } from '@raibid/common';
 import type { Redis } from 'ioredis';
@@ -89,7 +90,12 @@ export async function logLatency(
   targets: readonly Target[],
   redis: Redis,
   load: LogLoad,
-): Promise<{ results: Map<string, Totals>; writes: { calls: number; lines: number; seconds: number } }> {
+): Promise<{
+  results: Map<string, Totals>;
+  writes: { calls: number; lines: number; seconds: number };
+  /** The bench process's own event-loop delay while measuring. */
+  benchStallMs: { p99: number; max: number };
+}> {
   const logs = new LogStore(redis);
   const writes = { calls: 0, lines: 0, seconds: 0 };
   const append = logs.append.bind(logs);
@@ -100,6 +106,9 @@ export async function logLatency(
   };
   const results = new Map<string, Totals>(targets.map((target) => [target.name, emptyTotals()]));
   const byName = new Map(targets.map((target) => [target.name, target]));
+  // The bench process prints and receives the lines: its own stalls show in every target's latency.
+  const benchDelay = monitorEventLoopDelay({ resolution: 10 });
+  benchDelay.enable();
   await alternate([...byName.keys()], load.slices, async (name) => {
     const target = byName.get(name)!;
     const jobId = await createJob(target, load.token);
@@ -139,5 +148,10 @@ export async function logLatency(
     totals.p50.push(quantile(latencies, 0.5));
     totals.p99.push(quantile(latencies, 0.99));
   });
-  return { results, writes };
+  benchDelay.disable();
+  return {
+    results,
+    writes,
+    benchStallMs: { p99: benchDelay.percentile(99) / 1e6, max: benchDelay.max / 1e6 },
+  };
 }

@@ -120,6 +120,9 @@ try {
   }
 
   if (selected.has('logs')) {
+    // The POSTs left ~100k queued jobs: "ours before" still counts that whole backlog on every
+    // reaper pass (fixed since), which stalls the shared Redis for both servers' followers.
+    if (selected.has('jobs')) await redis.flush();
     const client = redis.client();
     const load = { floodLines: 100_000, steadyRate: 2_000, steadySeconds: seconds, slices, token };
     progress('log flood');
@@ -134,6 +137,7 @@ try {
     const { calls, lines, seconds: writing } = steady.writes;
     notes.push(
       `SSE follower, 2k lines/s: the agent's JobLog wrote to Redis ${Math.round(calls / writing)} times/s, ${(lines / calls).toFixed(1)} lines per write`,
+      `SSE follower, 2k lines/s: the bench process's own event loop (it prints and receives the lines) was late by up to ${steady.benchStallMs.max.toFixed(0)} ms, p99 ${steady.benchStallMs.p99.toFixed(0)} ms`,
     );
   }
 
