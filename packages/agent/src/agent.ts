@@ -136,7 +136,7 @@ export class Agent {
         }
         if (this.shutdownSignal) {
           // Claimed with the finish just before the signal: runJob hands it straight back.
-          if (next) await this.runJob(next);
+          if (next) logger.info({ jobId: next.job.id, ...(await this.runJob(next)) }, 'job ended');
           return 'shutdown';
         }
         if (end.kind === 'unrecorded') {

@@ -22,7 +22,9 @@ export interface JobWatchOptions {
  */
 export function watchJob(options: JobWatchOptions): { stop: () => Promise<void> } {
   const tickMs = Math.min(options.heartbeatMs, CANCEL_POLL_MS);
-  let lastRenew = Date.now();
+  // The first tick renews: a job a looping agent claimed with its previous job's finish has
+  // waited through that job's clean-up (workspace removal) without a renewal.
+  let lastRenew = Number.NEGATIVE_INFINITY;
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let current: Promise<void> = Promise.resolve();

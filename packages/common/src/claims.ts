@@ -140,6 +140,8 @@ redis.call('DEL', KEYS[6])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'jobId', ARGV[8], 'from', 'running', 'status', outcome.status, 'job', data)
 if ARGV[9] ~= '1' then return {'finished', data} end
 local next = claimEntry(KEYS[5], KEYS[7], KEYS[2], KEYS[4], '', '', ARGV[2], ARGV[3], ARGV[10], ARGV[11], ARGV[7], ARGV[12])
+-- The finish is written: a claim that failed is reported with it, not raised.
+if next.err then return {'finished', data, 'error', next.err} end
 return {'finished', data, unpack(next)}
 `;
 
@@ -147,6 +149,8 @@ export type ClaimReply =
   | { kind: 'claimed'; entryId: string; jobId: string; data: string }
   | { kind: 'empty' }
   | { kind: 'nogroup' }
+  /** Only after a finish: the claim of the next entry failed (the finish is written). */
+  | { kind: 'error'; message: string }
   | { kind: 'no job id' | 'missing' | 'corrupt' | 'not queued'; entryId: string; jobId: string };
 export type FinishReply =
   | { kind: 'finished'; data: string; next?: ClaimReply }
@@ -187,6 +191,10 @@ export function claimOf(
   onProblem: (message: string, detail: Record<string, unknown>) => void,
 ): ClaimedJob | null {
   if (reply.kind === 'empty' || reply.kind === 'nogroup') return null;
+  if (reply.kind === 'error') {
+    onProblem('could not claim the next job with the finish; claiming it anew', { error: reply.message });
+    return null;
+  }
   const { entryId, jobId } = reply;
   switch (reply.kind) {
     case 'claimed':
@@ -218,6 +226,7 @@ function claimReply(reply: string[], at: number): ClaimReply {
   const [kind, entryId, jobId, data] = reply.slice(at);
   if (kind === 'claimed') return { kind, entryId: entryId!, jobId: jobId!, data: data! };
   if (kind === 'empty' || kind === 'nogroup') return { kind };
+  if (kind === 'error') return { kind, message: entryId ?? 'unknown error' };
   return {
     kind: kind as 'no job id' | 'missing' | 'corrupt' | 'not queued',
     entryId: entryId!,
