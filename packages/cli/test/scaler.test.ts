@@ -147,6 +147,14 @@ describe('LocalScaler', () => {
     expect(await scaler.tick()).toMatchObject({ lag: 0, runningJobs: 0, started: ['agent-2'] });
   });
 
+  it('keeps at most maxReplicaCount warm agents when minReplicaCount is above it, and says the number it keeps', async () => {
+    const { scaler, log } = makeScaler({ minReplicaCount: 6, maxReplicaCount: 2 }, { FAKE_GO: '1' });
+    expect((await scaler.tick()).started).toEqual(['agent-1', 'agent-2']);
+    expect(log).toContain(
+      'lag 0, 0 running (0 not started) → starting 2 agents (accurate, max 2, min 2 kept waiting)',
+    );
+  });
+
   it('reads lag 0 without a stream and XLEN when the group is missing, as KEDA does', async () => {
     const { scaler } = makeScaler({});
     await client.del(JOBS_STREAM);

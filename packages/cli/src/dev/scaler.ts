@@ -134,7 +134,7 @@ export class LocalScaler {
     const situation = `lag ${lag}, ${runningJobs} running (${pendingJobs} not started)`;
     if (decision.jobs > 0) {
       this.report(
-        `${situation} → starting ${decision.jobs} agent${decision.jobs === 1 ? '' : 's'} (${spec.strategy}, max ${spec.maxReplicaCount}${spec.minReplicaCount > 0 ? `, min ${spec.minReplicaCount} kept waiting` : ''})`,
+        `${situation} → starting ${decision.jobs} agent${decision.jobs === 1 ? '' : 's'} (${spec.strategy}, max ${spec.maxReplicaCount}${decision.minReplicaCount > 0 ? `, min ${decision.minReplicaCount} kept waiting` : ''})`,
       );
     } else if (lag > 0 && situation !== this.lastSituation) {
       const why =

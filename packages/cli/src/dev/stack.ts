@@ -15,7 +15,7 @@ import { StackOutput } from './output.js';
 import { ManagedProcess } from './processes.js';
 import { redisReady, startStackRedis } from './redis.js';
 import { LocalScaler } from './scaler.js';
-import type { ScaledJobSpec } from './scaling.js';
+import { effectiveReplicaBounds, type ScaledJobSpec } from './scaling.js';
 
 export interface DevStackOptions {
   /** The raibid-ci source checkout (has packages/server and packages/agent). */
@@ -312,9 +312,11 @@ export async function runDevStack(options: DevStackOptions): Promise<number> {
     say(
       `  agents   up to ${spec.maxReplicaCount}, one job each; the scaler polls every ${spec.pollingIntervalMs / 1000}s (KEDA ScaledJob, ${spec.strategy})`,
     );
-    if (spec.minReplicaCount > 0) {
+    // What the scaler keeps: KEDA lowers a minReplicaCount above maxReplicaCount to it.
+    const warm = effectiveReplicaBounds(spec).minReplicaCount;
+    if (warm > 0) {
       say(
-        `  warm     ${spec.minReplicaCount} agent${spec.minReplicaCount === 1 ? '' : 's'} kept waiting for a job (minReplicaCount; a busy one is replaced once it exits)`,
+        `  warm     ${warm} agent${warm === 1 ? '' : 's'} kept waiting for a job (minReplicaCount; a busy one is replaced once it exits)`,
       );
     }
     say(`  GPU      ${gpuLine}`);
